@@ -1,0 +1,108 @@
+// The only module that changes managed files. Order per file (Ansible's
+// atomic_move): backup -> write a hidden temp file beside the target ->
+// rename over it. Every step is journaled so rollback undoes exactly what
+// happened, and nothing else.
+import { posix } from 'node:path';
+import type { Change } from './plan.js';
+import type { FileFacts } from './facts.js';
+import { RollbackError } from './errors.js';
+import { sudoOk, type Remote } from './remote.js';
+
+export interface JournalEntry {
+  path: string;
+  before: FileFacts;
+  /** Where the previous version was kept; null when the path was absent. */
+  backup: string | null;
+}
+
+export interface Journal {
+  backupDir: string;
+  entries: JournalEntry[];
+}
+
+/**
+ * A hidden name that no include glob loads (`*` and `*.conf` skip dot-files,
+ * and the suffix is not .conf), in the target's own directory so the final
+ * rename is atomic.
+ */
+export function tempPathFor(path: string): string {
+  return posix.join(posix.dirname(path), `.${posix.basename(path)}.converge-tmp`);
+}
+
+export function runStamp(date = new Date()): string {
+  return `${date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}`;
+}
+
+// $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target; content on stdin.
+const WRITE = `
+set -e
+path=$1 tmp=$2 backup=$3
+if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
+  mkdir -p -m 0700 "\${backup%/*}"
+  cp -a -- "$path" "$backup"
+fi
+rm -f -- "$tmp"
+if [ "$4" = link ]; then
+  ln -s -- "$7" "$tmp"
+else
+  (umask 077; cat > "$tmp")
+  chown -- "$6" "$tmp"
+  chmod -- "$5" "$tmp"
+fi
+if [ -d "$path" ] && [ ! -L "$path" ]; then rmdir -- "$path"; fi
+mv -fT -- "$tmp" "$path"
+`;
+
+export async function applyChange(r: Remote, journal: Journal, change: Change, content?: string): Promise<void> {
+  const { spec, before } = change;
+  const known = journal.entries.find((e) => e.path === spec.path);
+  const backup = before.kind === 'absent' ? null : posix.join(journal.backupDir, spec.path);
+  const entry: JournalEntry = known ?? { path: spec.path, before, backup };
+  // Journal first: if the write dies half-way, rollback still restores the path.
+  if (!known) journal.entries.push(entry);
+  const isLink = spec.linkTo !== undefined;
+  await sudoOk(
+    r,
+    `writing ${spec.path}`,
+    WRITE,
+    [spec.path, tempPathFor(spec.path), entry.backup ?? '', isLink ? 'link' : 'file', spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? ''],
+    isLink ? undefined : (content ?? spec.content),
+  );
+}
+
+// $1 path, $2 temp, $3 backup ('' = the run created the path: remove it).
+const RESTORE = `
+set -e
+path=$1 tmp=$2 backup=$3
+rm -f -- "$tmp"
+if [ -z "$backup" ]; then
+  rm -f -- "$path"
+elif [ -e "$backup" ] || [ -L "$backup" ]; then
+  cp -a -- "$backup" "$tmp"
+  mv -fT -- "$tmp" "$path"
+else
+  echo "backup $backup is missing" >&2; exit 1
+fi
+`;
+
+/** Puts every journaled path back as it was, newest first. Throws RollbackError listing what could not be restored. */
+export async function rollback(r: Remote, journal: Journal): Promise<string[]> {
+  const restored: string[] = [];
+  const failures: string[] = [];
+  for (const e of [...journal.entries].reverse()) {
+    try {
+      await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '']);
+      restored.push(e.backup ? `restored ${e.path}` : `removed ${e.path}`);
+    } catch (err) {
+      failures.push(`${e.path}: ${(err as Error & { detail?: string }).detail ?? (err as Error).message}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new RollbackError(`rollback could not restore ${failures.length} path(s)`, {
+      host: r.host,
+      detail: failures.join('\n'),
+      hint: `restore them by hand from ${journal.backupDir} (cp -a), then run nginx -t`,
+    });
+  }
+  return restored;
+}

@@ -1,0 +1,81 @@
+// Host variables + templates -> the files and link the host must have (pure).
+import { posix } from 'node:path';
+import type { HostVars } from './variables.js';
+import { readTemplate, render } from './templates.js';
+
+export type Stage = 'maps' | 'vhost' | 'enable';
+
+export interface FileSpec {
+  stage: Stage;
+  path: string;
+  /** Regular file content, or the target of a symbolic link. */
+  content?: string;
+  linkTo?: string;
+  mode: number;
+  owner: string;
+  group: string;
+  /** The content holds the Bearer token: redact it everywhere. */
+  secret?: boolean;
+}
+
+export interface DesiredOptions {
+  token: string;
+  /** False when another loaded file already defines $connection_upgrade. */
+  websocketMap: boolean;
+}
+
+export const MAPS_FILE = 'ia-enso-http-maps.conf';
+
+export function mapsPath(v: HostVars): string {
+  return posix.join(v.nginx_conf_d, MAPS_FILE);
+}
+export function sitePath(v: HostVars): string {
+  return posix.join(v.nginx_sites_available, `${v.domain}.conf`);
+}
+export function siteLinkPath(v: HostVars): string {
+  return posix.join(v.nginx_sites_enabled, `${v.domain}.conf`);
+}
+
+/** nginx needs a bucket that holds the whole "Bearer <token>" key. */
+export function mapBucketSize(token: string): number {
+  let size = 256;
+  while (size < `Bearer ${token}`.length + 32) size *= 2;
+  return size;
+}
+
+export function renderMaps(token: string, websocketMap: boolean): string {
+  return render(
+    readTemplate('nginx/ia-enso-http-maps.conf'),
+    { BEARER_TOKEN: token, MAP_HASH_BUCKET_SIZE: mapBucketSize(token) },
+    { websocket_map: websocketMap },
+    'templates/nginx/ia-enso-http-maps.conf',
+  );
+}
+
+export function siteValues(v: HostVars): Record<string, string | number> {
+  const listen = v.listen_address ? (v.listen_address.includes(':') ? `[${v.listen_address}]:` : `${v.listen_address}:`) : '';
+  return {
+    DOMAIN: v.domain,
+    BACKEND_IP: v.backend_ip.includes(':') ? `[${v.backend_ip}]` : v.backend_ip,
+    OLLAMA_PORT: v.ollama_port,
+    ANYTHINGLLM_PORT: v.anythingllm_port,
+    LISTEN_PREFIX: listen,
+    HTTP_PORT: v.http_port,
+    HTTPS_PORT: v.https_port,
+    HTTPS_PORT_SUFFIX: v.https_port === 443 ? '' : `:${v.https_port}`,
+    LETSENCRYPT_DIR: v.letsencrypt_dir.replace(/\/+$/, ''),
+    CERTBOT_WEBROOT: v.certbot_webroot,
+  };
+}
+
+export function renderSite(v: HostVars): string {
+  return render(readTemplate('nginx/site.conf'), siteValues(v), {}, 'templates/nginx/site.conf');
+}
+
+export function desiredFiles(v: HostVars, opts: DesiredOptions): FileSpec[] {
+  return [
+    { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts.websocketMap), mode: 0o640, owner: 'root', group: 'root', secret: true },
+    { stage: 'vhost', path: sitePath(v), content: renderSite(v), mode: 0o644, owner: 'root', group: 'root' },
+    { stage: 'enable', path: siteLinkPath(v), linkTo: sitePath(v), mode: 0o777, owner: 'root', group: 'root' },
+  ];
+}

@@ -1,0 +1,26 @@
+// The only importer of `diff`. Every diff is redacted before it leaves here.
+import { createTwoFilesPatch } from 'diff';
+import { redact } from './secrets.js';
+
+export interface SecretLabel {
+  value: string;
+  label: string;
+}
+
+function mask(text: string, secrets: SecretLabel[]): string {
+  let out = text;
+  for (const s of secrets) out = redact(out, [s.value]).split('<redacted:bearer-token>').join(s.label);
+  return out;
+}
+
+/**
+ * A unified diff of a file's old and new content. Secrets are replaced by
+ * their labels first, so a changed token shows as a change of label.
+ */
+export function unifiedDiff(path: string, before: string | null, after: string | null, secrets: SecretLabel[] = []): string {
+  const a = before === null ? '' : mask(before, secrets);
+  const b = after === null ? '' : mask(after, secrets);
+  const patch = createTwoFilesPatch(before === null ? '/dev/null' : path, after === null ? '/dev/null' : path, a, b, '', '', { context: 3 });
+  // Drop the "Index:"/"====" preamble: a plain `diff -u` header is what operators read.
+  return patch.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).join('\n');
+}

@@ -1,0 +1,118 @@
+// Reads everything planning needs in one privileged round trip: the managed
+// paths (content, mode, owner, link target), nginx.conf, whether nginx is
+// installed and what `nginx -T` loads. Root is needed: the maps file is root-only.
+import { posix } from 'node:path';
+import { PreflightError } from './errors.js';
+import type { FileFacts, FileKind } from './facts.js';
+import { sudoRun, type Remote } from './remote.js';
+
+export interface HostFacts {
+  files: Map<string, FileFacts>;
+  nginxPresent: boolean;
+  /** `nginx -T`: exit code and output (it holds the token: never print it). */
+  dump: { code: number; text: string };
+}
+
+const GATHER = `
+nginx_cmd=$1; shift
+bin=\${nginx_cmd%% *}
+if command -v "$bin" >/dev/null 2>&1; then echo "nginx yes"; else echo "nginx no"; fi
+for p in "$@"; do
+  if [ -L "$p" ]; then echo "link $(stat -c '%a %U %G' -- "$p") $(printf '%s' "$(readlink -- "$p")" | base64 -w0)"
+  elif [ -f "$p" ]; then echo "file $(stat -c '%a %U %G' -- "$p") $(base64 -w0 < "$p")"
+  elif [ -d "$p" ]; then echo "dir $(stat -c '%a %U %G' -- "$p") "
+  elif [ -e "$p" ]; then echo "other $(stat -c '%a %U %G' -- "$p") "
+  else echo "absent"
+  fi
+done
+if command -v "$bin" >/dev/null 2>&1; then
+  dump=$(eval "$nginx_cmd -T" 2>&1); code=$?
+  echo "dump $code $(printf '%s' "$dump" | base64 -w0)"
+else
+  echo "dump 127 "
+fi
+`;
+
+function parseFile(path: string, line: string): FileFacts {
+  const [kind, mode, owner, group, data = ''] = line.split(' ');
+  if (kind === 'absent') return { path, kind: 'absent' };
+  const facts: FileFacts = { path, kind: kind as FileKind, mode: parseInt(mode, 8), owner, group };
+  if (kind === 'file') facts.content = Buffer.from(data, 'base64');
+  if (kind === 'link') facts.linkTo = Buffer.from(data, 'base64').toString('utf8');
+  return facts;
+}
+
+export async function gather(r: Remote, nginxCommand: string, paths: string[]): Promise<HostFacts> {
+  const res = await sudoRun(r, GATHER, [nginxCommand, ...paths]);
+  const lines = res.stdout.toString('utf8').split('\n');
+  if (res.code !== 0 || lines.length < paths.length + 2) {
+    throw new PreflightError(`reading the managed files failed (exit ${res.code})`, {
+      host: r.host,
+      where: r.transport.description,
+      detail: res.stderr,
+      hint: 'the host needs a POSIX sh, GNU stat and base64 (coreutils)',
+    });
+  }
+  const files = new Map<string, FileFacts>();
+  paths.forEach((p, i) => files.set(p, parseFile(p, lines[i + 1])));
+  const [, code, data = ''] = lines[paths.length + 1].split(' ');
+  return {
+    files,
+    nginxPresent: lines[0] === 'nginx yes',
+    dump: { code: Number(code), text: Buffer.from(data, 'base64').toString('utf8') },
+  };
+}
+
+/** Removes comments; keeps line structure for messages. */
+function stripComments(conf: string): string {
+  return conf.replace(/(^|[^\\$'"])#.*$/gm, '$1');
+}
+
+/** The text inside the top-level `http { ... }` block, or null. */
+export function httpBlock(conf: string): string | null {
+  const text = stripComments(conf);
+  const m = /(^|[\s;}])http\s*\{/.exec(text);
+  if (!m) return null;
+  let depth = 0;
+  const start = m.index + m[0].length;
+  for (let i = start; i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    else if (text[i] === '}') {
+      if (depth === 0) return text.slice(start, i);
+      depth--;
+    }
+  }
+  return null;
+}
+
+function globMatch(pattern: string, path: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  return re.test(path);
+}
+
+/** Whether an `include` directly inside http { } loads `file`. Relative includes resolve against nginx.conf's directory. */
+export function httpIncludes(conf: string, confPath: string, file: string): boolean {
+  const block = httpBlock(conf);
+  if (block === null) return false;
+  const base = posix.dirname(confPath);
+  let depth = 0;
+  for (const stmt of block.split(/([{};])/)) {
+    if (stmt === '{') depth++;
+    else if (stmt === '}') depth--;
+    const m = /^\s*include\s+["']?([^"'\s;]+)["']?\s*$/.exec(stmt);
+    if (m && depth === 0 && globMatch(posix.resolve(base, m[1]), file)) return true;
+  }
+  return false;
+}
+
+/** Files other than `except`, in an `nginx -T` dump, that define a variable with `map`. */
+export function filesDefiningMapVar(dump: string, variable: string, except: string): string[] {
+  const found: string[] = [];
+  for (const section of dump.split(/^# configuration file /m).slice(1)) {
+    const nl = section.indexOf('\n');
+    const file = section.slice(0, nl).replace(/:$/, '');
+    const re = new RegExp(`(^|[\\s;}])map\\s+\\S+\\s+\\$${variable}\\b`);
+    if (file !== except && re.test(stripComments(section.slice(nl + 1)))) found.push(file);
+  }
+  return found;
+}

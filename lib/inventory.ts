@@ -1,0 +1,176 @@
+// YAML inventory (Ansible's shape) -> one HostConfig per host.
+// Precedence: environment overrides > host > nearest group > outer group > all.vars > defaults.
+import { readFileSync } from 'node:fs';
+import { parseDocument, YAMLError } from 'yaml';
+import { InputError } from './errors.js';
+import { coerce, defaultFor, HostVars, parseJump, valueProblem, VAR_NAMES, VarName } from './variables.js';
+
+export interface HostConfig {
+  name: string;
+  /** Groups the host belongs to, outermost first. */
+  groups: string[];
+  vars: HostVars;
+}
+
+type RawVars = Record<string, unknown>;
+interface RawGroup {
+  vars?: RawVars;
+  hosts?: Record<string, RawVars | null>;
+  children?: Record<string, RawGroup | null>;
+}
+
+interface Collected {
+  groups: string[];
+  layers: RawVars[]; // outermost first, host's own vars last
+}
+
+export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read the inventory: ${(err as Error).message}`, {
+      where: file,
+      hint: 'pass an existing inventory with -i FILE (see inventory/lab.yml for an example)',
+    });
+  }
+  return parseInventory(text, file, env);
+}
+
+export function parseInventory(text: string, file: string, env: NodeJS.ProcessEnv = {}): HostConfig[] {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e: YAMLError = doc.errors[0];
+    const line = e.linePos?.[0];
+    throw new InputError(`the inventory is not valid YAML${line ? ` (line ${line.line}, column ${line.col})` : ''}`, {
+      where: file,
+      detail: e.message,
+      hint: 'fix the YAML syntax at that line',
+    });
+  }
+  const root = doc.toJS() as { all?: RawGroup } | null;
+  if (!root || typeof root !== 'object' || !root.all || typeof root.all !== 'object') {
+    throw new InputError('the inventory has no top-level `all:` group', {
+      where: file,
+      hint: 'start the file with `all:` holding `vars`, `hosts` and/or `children` (see inventory/lab.yml)',
+    });
+  }
+  const found = new Map<string, Collected>();
+  walk(root.all, 'all', [], [], found, file);
+  if (found.size === 0) {
+    throw new InputError('the inventory defines no host', { where: file, hint: 'add hosts under all.hosts or a group' });
+  }
+  return [...found].map(([name, c]) => resolveHost(name, c, file, env));
+}
+
+function walk(group: RawGroup, name: string, groups: string[], layers: RawVars[], found: Map<string, Collected>, file: string): void {
+  checkShape(group, name, file);
+  const here = [...layers, group.vars ?? {}];
+  const path = name === 'all' ? groups : [...groups, name];
+  for (const [host, vars] of Object.entries(group.hosts ?? {})) {
+    const own = vars ?? {};
+    if (typeof own !== 'object' || Array.isArray(own)) {
+      throw new InputError(`host "${host}" must map to its variables (or nothing)`, { where: file });
+    }
+    const prev = found.get(host);
+    // A host listed in several groups is one host: later groups add their
+    // layers (nearer than all.vars, as Ansible merges them), the host keeps one entry.
+    if (prev) {
+      prev.groups.push(...path.filter((g) => !prev.groups.includes(g)));
+      prev.layers.splice(prev.layers.length - 1, 0, ...here.slice(1));
+      Object.assign(prev.layers[prev.layers.length - 1], own);
+    } else {
+      found.set(host, { groups: [...path], layers: [...here, { ...own }] });
+    }
+  }
+  for (const [child, sub] of Object.entries(group.children ?? {})) {
+    walk(sub ?? {}, child, path, here, found, file);
+  }
+}
+
+function checkShape(group: RawGroup, name: string, file: string): void {
+  if (typeof group !== 'object' || Array.isArray(group)) {
+    throw new InputError(`group "${name}" must be a mapping with vars, hosts and children`, { where: file });
+  }
+  const extra = Object.keys(group).filter((k) => !['vars', 'hosts', 'children'].includes(k));
+  if (extra.length > 0) {
+    throw new InputError(`group "${name}" has unknown key(s): ${extra.join(', ')}`, {
+      where: file,
+      hint: 'a group holds only `vars`, `hosts` and `children`',
+    });
+  }
+}
+
+const ENV_OVERRIDES: [string, VarName][] = [
+  ['IA_ENSO_SSH_KEY', 'ssh_key'],
+  ['IA_ENSO_PROXY_USER', 'ssh_user'],
+  ['IA_ENSO_PROXY_HOST', 'ssh_host'],
+  ['IA_ENSO_BACKEND_IP', 'backend_ip'],
+];
+
+/** The original script's environment variables override the inventory for every host. */
+function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): RawVars {
+  const out: RawVars = {};
+  for (const [key, name] of ENV_OVERRIDES) {
+    if (env[key]) out[name] = env[key];
+  }
+  const jumpHost = env.DEPLOY_SSH_PROXY_HOST;
+  const jumpUser = env.DEPLOY_SSH_PROXY_USER;
+  if (jumpHost !== undefined) {
+    // Set but empty means "connect directly", as in the original script.
+    const user = jumpUser || (out.ssh_user as string | undefined) || (merged.ssh_user as string | undefined);
+    out.ssh_jump = jumpHost === '' ? null : `${user ? `${user}@` : ''}${jumpHost}`;
+  } else if (jumpUser && typeof merged.ssh_jump === 'string') {
+    const j = parseJump(merged.ssh_jump);
+    if (j) out.ssh_jump = `${jumpUser}@${j.host}:${j.port}`;
+  }
+  return out;
+}
+
+function resolveHost(name: string, c: Collected, file: string, env: NodeJS.ProcessEnv): HostConfig {
+  const merged: RawVars = Object.assign({}, ...c.layers);
+  const unknown = Object.keys(merged).filter((k) => !(VAR_NAMES as string[]).includes(k));
+  if (unknown.length > 0) {
+    const guess = unknown.map((u) => `${u}${closest(u) ? ` (did you mean ${closest(u)}?)` : ''}`);
+    throw new InputError(`unknown variable(s) for host "${name}": ${guess.join(', ')}`, {
+      host: name,
+      where: file,
+      hint: 'see the README for the list of variables',
+    });
+  }
+  Object.assign(merged, envLayer(env, merged));
+  const vars = {} as Record<VarName, unknown>;
+  for (const v of VAR_NAMES) {
+    const raw = merged[v] ?? defaultFor(v, name);
+    const problem = valueProblem(v, raw);
+    if (problem) {
+      throw new InputError(`variable ${v} ${problem}`, { host: name, where: file, hint: `set ${v} for this host or one of its groups` });
+    }
+    vars[v] = coerce(v, raw);
+  }
+  return { name, groups: c.groups, vars: vars as unknown as HostVars };
+}
+
+function closest(word: string): string | null {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const candidate of VAR_NAMES) {
+    const d = editDistance(word, candidate);
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,71 @@
+// What a run tells its operator: the recap, the JSON document, the exit code.
+// Everything here passes through redact(): no token leaves in a report.
+import { describeError } from './errors.js';
+import type { HostOutcome, Mode } from './hostrun.js';
+import { redact } from './secrets.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_CHANGES = 2;
+
+export function exitCode(mode: Mode, outcomes: HostOutcome[]): number {
+  if (outcomes.some((o) => o.status === 'failed' || o.status === 'unreachable')) return EXIT_FAILED;
+  if (mode === 'check' && outcomes.some((o) => o.status === 'drift')) return EXIT_CHANGES;
+  return EXIT_OK;
+}
+
+export function jsonReport(mode: Mode, outcomes: HostOutcome[], secrets: string[]): string {
+  const doc = {
+    mode,
+    hosts: outcomes.map((o) => ({
+      host: o.host,
+      status: o.status,
+      changes: o.changes.map((c) => ({ path: c.path, action: c.action, reasons: c.reasons, diff: c.diff })),
+      ...(o.error ? { error: describeError(o.error) } : {}),
+      ...(o.rollbackError ? { rollback_error: describeError(o.rollbackError) } : {}),
+      notes: o.notes,
+      probes: o.probes,
+    })),
+  };
+  return redact(JSON.stringify(doc, null, 2), secrets);
+}
+
+export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[], withDiff: boolean): string {
+  const out: string[] = ['', `RECAP (${mode === 'check' ? 'check mode: nothing was changed' : 'apply'})`];
+  const width = Math.max(...outcomes.map((o) => o.host.length));
+  for (const o of outcomes) {
+    const n = o.changes.length;
+    out.push(`  ${o.host.padEnd(width)}  ${o.status.padEnd(11)} ${n} change(s)`);
+  }
+  for (const o of outcomes) {
+    const detail: string[] = [];
+    for (const c of o.changes) {
+      detail.push(`  ${mode === 'check' ? 'would ' : ''}${c.action} ${c.path}: ${c.reasons.join('; ')}`);
+      if (withDiff) detail.push(c.diff.replace(/^/gm, '    '));
+    }
+    for (const note of o.notes) detail.push(`  note: ${note}`);
+    if (o.error) detail.push(labelled('  error: ', describeError(o.error)));
+    if (o.rollbackError) detail.push(`  ROLLBACK FAILED — the host needs a human:\n${describeError(o.rollbackError).replace(/^/gm, '    ')}`);
+    if (detail.length > 0) out.push('', `${o.host}:`, ...detail);
+  }
+  return redact(out.join('\n'), secrets) + '\n';
+}
+
+/** Prefixes the first line with a label and aligns the others under it. */
+function labelled(label: string, text: string): string {
+  return text.split('\n').map((l, i) => (i === 0 ? label : ' '.repeat(label.length)) + l).join('\n');
+}
+
+/** The one place a token is shown: a token this run generated and deployed. */
+export function newTokenNotice(o: HostOutcome, domain: string, httpsPort: number): string | null {
+  if (!o.newToken || o.status !== 'changed') return null;
+  const base = `https://${domain}${httpsPort === 443 ? '' : `:${httpsPort}`}/ollama/v1`;
+  return [
+    '',
+    `New Bearer token for ${o.host} — shown once, converge keeps no copy of it:`,
+    `  ${o.newToken}`,
+    `Clients (e.g. Cursor): OpenAI base URL ${base}, API key = this token (without "Bearer ").`,
+    'Next runs keep the token deployed on the host; set IA_ENSO_OLLAMA_BEARER_TOKEN to choose or rotate it.',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,123 @@
+// The host variables: names, defaults and checks, in one table so the README,
+// `--list-hosts` and validation cannot drift apart.
+import { homedir, userInfo } from 'node:os';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+
+export interface HostVars {
+  ssh_host: string;
+  ssh_port: number;
+  ssh_user: string;
+  ssh_key: string;
+  ssh_jump: string | null;
+  ssh_known_hosts: string;
+  domain: string;
+  backend_ip: string;
+  ollama_port: number;
+  anythingllm_port: number;
+  listen_address: string | null;
+  http_port: number;
+  https_port: number;
+  nginx_conf: string;
+  nginx_conf_d: string;
+  nginx_sites_available: string;
+  nginx_sites_enabled: string;
+  nginx_command: string;
+  nginx_reload_command: string;
+  letsencrypt_dir: string;
+  certbot_webroot: string;
+  backup_dir: string;
+  verify_address: string | null;
+  verify_ca: string | null;
+}
+
+export type VarName = keyof HostVars;
+type Kind = 'string' | 'port' | 'ip' | 'hostname' | 'path' | 'jump' | 'command';
+
+interface VarSpec {
+  kind: Kind;
+  /** null: optional, no default. A function: computed per host. */
+  default: string | number | null | ((name: string) => string | number);
+  required?: boolean;
+  doc: string;
+}
+
+export const VARIABLES: Record<VarName, VarSpec> = {
+  ssh_host: { kind: 'hostname', default: (name) => name, doc: 'address or name to SSH to' },
+  ssh_port: { kind: 'port', default: 22, doc: 'SSH port' },
+  ssh_user: { kind: 'string', default: () => userInfo().username, doc: 'SSH user (needs passwordless sudo)' },
+  ssh_key: { kind: 'path', default: () => join(homedir(), '.ssh', 'id_ed25519'), doc: 'private key file' },
+  ssh_jump: { kind: 'jump', default: null, doc: 'bastion, user@host[:port]' },
+  ssh_known_hosts: { kind: 'path', default: () => join(homedir(), '.ssh', 'known_hosts'), doc: 'OpenSSH known_hosts file' },
+  domain: { kind: 'hostname', default: null, required: true, doc: 'public name of the gateway' },
+  backend_ip: { kind: 'ip', default: null, required: true, doc: 'address of the Ollama/AnythingLLM host' },
+  ollama_port: { kind: 'port', default: 11434, doc: 'Ollama port on the backend' },
+  anythingllm_port: { kind: 'port', default: 3001, doc: 'AnythingLLM port on the backend' },
+  listen_address: { kind: 'ip', default: null, doc: 'address nginx listens on (all when unset)' },
+  http_port: { kind: 'port', default: 80, doc: 'HTTP port (ACME challenges, redirect)' },
+  https_port: { kind: 'port', default: 443, doc: 'HTTPS port' },
+  nginx_conf: { kind: 'path', default: '/etc/nginx/nginx.conf', doc: 'main nginx configuration file' },
+  nginx_conf_d: { kind: 'path', default: '/etc/nginx/conf.d', doc: 'directory included in http { }' },
+  nginx_sites_available: { kind: 'path', default: '/etc/nginx/sites-available', doc: 'where the vhost file goes' },
+  nginx_sites_enabled: { kind: 'path', default: '/etc/nginx/sites-enabled', doc: 'where the vhost link goes' },
+  nginx_command: { kind: 'command', default: 'nginx', doc: 'nginx binary and options; -t / -T are appended' },
+  nginx_reload_command: { kind: 'command', default: 'systemctl reload nginx', doc: 'how to reload nginx' },
+  letsencrypt_dir: { kind: 'path', default: '/etc/letsencrypt', doc: "certbot's directory (live/<domain>/ holds the certificate)" },
+  certbot_webroot: { kind: 'path', default: '/var/www/certbot', doc: 'webroot for ACME HTTP-01 challenges' },
+  backup_dir: { kind: 'path', default: '/var/backups/converge', doc: 'where replaced files are kept (outside nginx)' },
+  verify_address: { kind: 'ip', default: null, doc: 'address to probe instead of resolving the domain' },
+  verify_ca: { kind: 'path', default: null, doc: 'PEM CA file (local) to trust when probing' },
+};
+
+export const VAR_NAMES = Object.keys(VARIABLES) as VarName[];
+
+const HOSTNAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/** Why a value is not acceptable for its variable; null when it is. */
+export function valueProblem(name: VarName, value: unknown): string | null {
+  const spec = VARIABLES[name];
+  if (value === null || value === undefined || value === '') {
+    return spec.required ? 'is required' : null;
+  }
+  switch (spec.kind) {
+    case 'port': {
+      const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+      return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535 ? null : `must be a port number (1-65535), got ${JSON.stringify(value)}`;
+    }
+    case 'ip':
+      return typeof value === 'string' && isIP(value) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${JSON.stringify(value)}`;
+    case 'hostname':
+      return typeof value === 'string' && (HOSTNAME.test(value) || isIP(value) !== 0) ? null : `must be a valid host name, got ${JSON.stringify(value)}`;
+    case 'jump':
+      return typeof value === 'string' && parseJump(value) ? null : `must be user@host[:port], got ${JSON.stringify(value)}`;
+    case 'path':
+      return typeof value === 'string' && value.length > 0 && !value.includes('\n') ? null : `must be a file path, got ${JSON.stringify(value)}`;
+    default:
+      return typeof value === 'string' && !value.includes('\n') ? null : `must be a single-line string, got ${JSON.stringify(value)}`;
+  }
+}
+
+export interface Jump {
+  user: string | null;
+  host: string;
+  port: number;
+}
+
+export function parseJump(value: string): Jump | null {
+  const m = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(value);
+  if (!m) return null;
+  const port = m[3] ? Number(m[3]) : 22;
+  if (port < 1 || port > 65535) return null;
+  return { user: m[1] ?? null, host: m[2].replace(/^\[|\]$/g, ''), port };
+}
+
+/** Turns a checked raw value into its typed form. */
+export function coerce(name: VarName, value: unknown): string | number | null {
+  if (value === null || value === undefined || value === '') return null;
+  return VARIABLES[name].kind === 'port' ? Number(value) : String(value);
+}
+
+export function defaultFor(name: VarName, host: string): string | number | null {
+  const d = VARIABLES[name].default;
+  return typeof d === 'function' ? d(host) : d;
+}
