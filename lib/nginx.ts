@@ -1,5 +1,6 @@
 // nginx's own checks: `nginx -t` on the live tree, on a private scratch copy
 // (check mode), and the reload.
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import type { Change } from './plan.js';
@@ -28,32 +29,7 @@ export async function reload(r: Remote, command: string): Promise<void> {
   }
 }
 
-// $1 nginx command, $2 live config dir, $3 nginx.conf name, then per change:
-// kind (file|link), path relative to the config dir, link target, byte length.
-// File contents arrive on stdin, concatenated in that order.
-const SCRATCH_TEST = `
-nginx_cmd=$1 live=$2 conf=$3; shift 3
-scratch=$(mktemp -d /tmp/converge-check.XXXXXX) || exit 90
-trap 'rm -rf -- "$scratch"' EXIT
-cp -a -- "$live/." "$scratch/" || exit 91
-# Point absolute references to the live tree at the copy: includes in files, targets of links.
-grep -rlF -- "$live/" "$scratch" 2>/dev/null | while IFS= read -r f; do
-  [ -L "$f" ] || sed -i "s\\001$live/\\001$scratch/\\001g" "$f"
-done
-find "$scratch" -type l | while IFS= read -r l; do
-  t=$(readlink -- "$l")
-  case "$t" in "$live"/*) ln -sfn -- "$scratch\${t#"$live"}" "$l" ;; esac
-done
-while [ $# -ge 4 ]; do
-  kind=$1 path=$scratch/$2 target=$3 len=$4; shift 4
-  case "$target" in "$live"/*) target="$scratch\${target#"$live"}" ;; esac
-  rm -rf -- "$path"
-  mkdir -p -- "\${path%/*}"
-  if [ "$kind" = link ]; then ln -s -- "$target" "$path"
-  else head -c "$len" > "$path"; sed -i "s\\001$live/\\001$scratch/\\001g" "$path"; fi
-done
-eval "$nginx_cmd -t -c \\"\\$scratch/\\$conf\\"" 2>&1
-`;
+const SCRATCH_TEST = readFileSync(new URL('../../lib/remote-scripts/scratch-test.sh', import.meta.url), 'utf8');
 
 /**
  * Tests the candidate config without touching the live tree: a root-only copy
@@ -76,7 +52,7 @@ export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], 
     }
   }
   const res = await sudoRun(r, SCRATCH_TEST, args, Buffer.concat(chunks));
-  if (res.code === 90 || res.code === 91) {
+  if (res.code >= 90 && res.code <= 92) {
     throw new RemoteCommandError('could not prepare the scratch copy for nginx -t', { host: r.host, where: live, detail: res.stderr, hint: 'check free space in /tmp on the host' });
   }
   return { ok: res.code === 0, output: res.stdout.toString('utf8') + res.stderr };

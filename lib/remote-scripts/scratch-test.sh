@@ -1,0 +1,41 @@
+# Runs `nginx -t` on a private copy of nginx's config directory holding the
+# candidate files, then removes the copy. Runs as root via sudo -n sh -c.
+# $1 nginx command, $2 live config dir, $3 nginx.conf name; then per change:
+# kind (file|link), path relative to the config dir, link target, byte length.
+# File contents arrive on stdin, concatenated in that order.
+nginx_cmd=$1 live=$2 conf=$3
+shift 3
+scratch=$(mktemp -d /tmp/converge-check.XXXXXX) || exit 90
+trap 'rm -rf -- "$scratch"' EXIT
+cp -a -- "$live/." "$scratch/" || exit 91
+
+# Absolute references to the live tree must point at the copy, or nginx -t
+# would read the live files and prove nothing.
+d=$(printf '\001')
+from=$(printf '%s/' "$live" | sed 's/[][\.*^$]/\\&/g')
+retarget() { sed -i "s${d}${from}${d}${scratch}/${d}g" "$@"; }
+grep -rlFZ -- "$live/" "$scratch" | xargs -0 -r sed -i "s${d}${from}${d}${scratch}/${d}g" || exit 92
+find "$scratch" -type l | while IFS= read -r l; do
+  t=$(readlink -- "$l")
+  case "$t" in "$live"/*) ln -sfn -- "$scratch${t#"$live"}" "$l" ;; esac
+done
+
+while [ $# -ge 4 ]; do
+  kind=$1 path=$scratch/$2 target=$3 len=$4
+  shift 4
+  case "$target" in "$live"/*) target="$scratch${target#"$live"}" ;; esac
+  rm -rf -- "$path"
+  mkdir -p -- "${path%/*}"
+  if [ "$kind" = link ]; then
+    ln -s -- "$target" "$path"
+  else
+    head -c "$len" > "$path"
+    retarget "$path"
+  fi
+done
+
+if grep -rqF -- "$live/" "$scratch"; then
+  echo "the scratch copy still refers to $live" >&2
+  exit 92
+fi
+eval "$nginx_cmd -t -c \"\$scratch/\$conf\"" 2>&1
