@@ -129,8 +129,14 @@ export class SshTransport implements Transport {
       [jumpClient, sock] = await connectJump(jep, vars, auth, authTried, target);
     }
     let rejected: string | null = null;
-    const sftp = new SftpClient(name);
     let dropped: string | null = null;
+    // ssh2-sftp-client's default listeners console.log() every end/close, which
+    // would corrupt --json output; a drop between calls is recorded instead.
+    const sftp = new SftpClient(name, {
+      error: (err: unknown) => (dropped = err instanceof Error ? err.message : String(err)),
+      end: () => (dropped ??= 'the connection was ended by the host'),
+      close: () => (dropped ??= 'the connection was closed'),
+    });
     try {
       await sftp.connect({
         host: target.host,
@@ -147,10 +153,6 @@ export class SshTransport implements Transport {
       jumpClient?.end();
       throw explain(err as Error, target, rejected, authTried);
     }
-    // ssh2-sftp-client only listens for errors during its own calls; a drop
-    // between them (keepalive timeout, sshd killed) must not crash the process.
-    sftp.on('error', (err: Error) => (dropped = err.message));
-    sftp.on('close', () => (dropped ??= 'the connection was closed'));
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
     return new SshTransport(`${target.user}@${target.host}:${target.port}${via}`, sftp, jumpClient, () => dropped);
   }
