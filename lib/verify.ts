@@ -61,11 +61,24 @@ async function probe(name: string, expected: number, run: () => Promise<number>)
   }
 }
 
-/** The basic gate contract: /ollama/ refuses anonymous callers and serves the token holder. */
-export async function verifyGateway(vars: HostVars, token: string): Promise<ProbeResult[]> {
-  const ca = loadCa(vars);
+function probes(vars: HostVars, token: string, ca: Buffer | undefined): Promise<ProbeResult[]> {
   return Promise.all([
     probe('GET /ollama/v1/models without token', 401, () => httpsStatus(vars, '/ollama/v1/models', {}, ca)),
     probe('GET /ollama/v1/models with token', 200, () => httpsStatus(vars, '/ollama/v1/models', { Authorization: `Bearer ${token}` }, ca)),
   ]);
+}
+
+/**
+ * The basic gate contract: /ollama/ refuses anonymous callers and serves the
+ * token holder. A reload is asynchronous (old workers keep serving until the
+ * new ones are up), so after one the probes are retried for `settleMs`.
+ */
+export async function verifyGateway(vars: HostVars, token: string, settleMs = 0): Promise<ProbeResult[]> {
+  const ca = loadCa(vars);
+  const deadline = Date.now() + settleMs;
+  for (;;) {
+    const results = await probes(vars, token, ca);
+    if (results.every((r) => r.ok) || Date.now() >= deadline) return results;
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
