@@ -18,10 +18,18 @@ export interface FileSpec {
   secret?: boolean;
 }
 
-export interface DesiredOptions {
-  token: string;
+/** Parts of the maps file that another loaded file may already provide. */
+export interface MapsFlags {
   /** False when another loaded file already defines $connection_upgrade. */
   websocketMap: boolean;
+  /** False when a map loaded before ours already fixed map_hash_bucket_size. */
+  bucketSize: boolean;
+  /** False when that fixed size is too small for the key: match it with an anchored regex instead. */
+  hashKey: boolean;
+}
+
+export interface DesiredOptions extends MapsFlags {
+  token: string;
 }
 
 export const MAPS_FILE = 'ia-enso-http-maps.conf';
@@ -43,11 +51,16 @@ export function mapBucketSize(token: string): number {
   return size;
 }
 
-export function renderMaps(token: string, websocketMap: boolean): string {
+/** The token as a PCRE literal: of its RFC 6750 characters only . and + are special. */
+export function tokenRegex(token: string): string {
+  return token.replace(/[.+]/g, '\\$&');
+}
+
+export function renderMaps(token: string, flags: MapsFlags): string {
   return render(
     readTemplate('nginx/ia-enso-http-maps.conf'),
-    { BEARER_TOKEN: token, MAP_HASH_BUCKET_SIZE: mapBucketSize(token) },
-    { websocket_map: websocketMap },
+    { BEARER_TOKEN: token, BEARER_TOKEN_REGEX: tokenRegex(token), MAP_HASH_BUCKET_SIZE: mapBucketSize(token) },
+    { websocket_map: flags.websocketMap, bucket_size: flags.bucketSize && flags.hashKey, hash_key: flags.hashKey, regex_key: !flags.hashKey },
     'templates/nginx/ia-enso-http-maps.conf',
   );
 }
@@ -74,7 +87,7 @@ export function renderSite(v: HostVars): string {
 
 export function desiredFiles(v: HostVars, opts: DesiredOptions): FileSpec[] {
   return [
-    { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts.websocketMap), mode: 0o640, owner: 'root', group: 'root', secret: true },
+    { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts), mode: 0o640, owner: 'root', group: 'root', secret: true },
     { stage: 'vhost', path: sitePath(v), content: renderSite(v), mode: 0o644, owner: 'root', group: 'root' },
     { stage: 'enable', path: siteLinkPath(v), linkTo: sitePath(v), mode: 0o777, owner: 'root', group: 'root' },
   ];

@@ -16,6 +16,9 @@ export interface FileFacts {
 /** The token in a deployed maps file, if one is there. */
 export function deployedToken(maps: FileFacts | undefined): string | null {
   if (maps?.kind !== 'file' || !maps.content) return null;
-  const m = /"Bearer ([^"\s]+)"\s+1\s*;/.exec(maps.content.toString('utf8'));
-  return m ? m[1] : null;
+  const text = maps.content.toString('utf8');
+  const exact = /^\s*"Bearer ([^"\s]+)"\s+1\s*;/m.exec(text);
+  if (exact) return exact[1];
+  const regex = /^\s*"~\^Bearer ([^"\s]+)\$"\s+1\s*;/m.exec(text);
+  return regex ? regex[1].replace(/\\(.)/g, '$1') : null;
 }

@@ -1,8 +1,9 @@
 // One host's run: preflight -> maps -> vhost -> enable -> validate -> reload
 // -> verify, with a journal so any failure after the first write puts the
 // host back as it was. No UI here: lib/pipeline.ts drives these steps.
+import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
-import { desiredFiles, mapsPath, renderMaps, siteLinkPath, sitePath, type FileSpec, type Stage } from './desired.js';
+import { desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { ConnectionError, ConvergeError, PreflightError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { deployedToken } from './facts.js';
 import { filesDefiningMapVar, gather, httpIncludes, type HostFacts } from './gather.js';
@@ -13,6 +14,19 @@ import type { Remote } from './remote.js';
 import { generateToken } from './secrets.js';
 import type { Transport } from './transport/types.js';
 import { verifyGateway, type ProbeResult } from './verify.js';
+
+/**
+ * What the original script learned by failing `nginx -t`: parts of the maps
+ * file another loaded file may already provide. Each is retried without.
+ */
+const FALLBACKS: { flag: keyof MapsFlags; error: RegExp; note: string }[] = [
+  { flag: 'websocketMap', error: /duplicate "connection_upgrade" variable/, note: 'nginx -t reported a duplicate $connection_upgrade: retried with the Bearer map only' },
+  { flag: 'bucketSize', error: /"map_hash_bucket_size" directive is duplicate/, note: 'a map loaded before the maps file already sets map_hash_bucket_size: retried without it' },
+  { flag: 'hashKey', error: /could not build map_hash, you should increase map_hash_bucket_size/, note: 'the map hash is too small for the Bearer key: retried with an anchored regex key' },
+];
+
+/** How long a reload may take to reach every worker before verify gives up. */
+const RELOAD_SETTLE_MS = 10_000;
 
 export type Mode = 'apply' | 'check';
 export type Status = 'ok' | 'changed' | 'drift' | 'failed' | 'unreachable';
@@ -42,9 +56,10 @@ export class HostRun {
   private remote: Remote | null = null;
   private facts: HostFacts | null = null;
   private token = '';
-  private websocketMap = true;
+  private flags: MapsFlags = { websocketMap: true, bucketSize: true, hashKey: true };
   private journal: Journal;
   private baseline: TestResult | null = null;
+  private scratch: TestResult | null = null;
   private reloaded = false;
 
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
@@ -89,10 +104,11 @@ export class HostRun {
       else this.outcome.notes.push('no Bearer token on the host or in IA_ENSO_OLLAMA_BEARER_TOKEN: a new one would be generated');
     }
     const others = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
-    this.websocketMap = others.length === 0;
-    if (!this.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
+    this.flags.websocketMap = others.length === 0;
+    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.outcome.changes = this.plan.changes;
+    if (this.changed) await this.preValidate();
   }
 
   private checkHost(facts: HostFacts): void {
@@ -125,7 +141,7 @@ export class HostRun {
   }
 
   private desired(): FileSpec[] {
-    return desiredFiles(this.vars, { token: this.token, websocketMap: this.websocketMap });
+    return desiredFiles(this.vars, { token: this.token, ...this.flags });
   }
 
   changesOf(stage: Stage): Change[] {
@@ -144,48 +160,66 @@ export class HostRun {
     for (const c of changes) await applyChange(this.r, this.journal, c);
   }
 
-  /** nginx -t on the live tree (apply) or on a scratch copy (check); retries once without the websocket map. */
+  /**
+   * Tests the candidate before anything is written: on a scratch copy of the
+   * config tree, trying FALLBACKS until nginx accepts it. Null when a managed
+   * path lies outside nginx's directory and no scratch test is possible.
+   */
+  private async preValidate(): Promise<void> {
+    const test = () => scratchTest(this.r, this.vars, this.plan!.changes, new Map());
+    this.scratch = await this.settle(test, false);
+    if (this.scratch === null) {
+      this.outcome.notes.push(`candidate not tested on a scratch copy: a managed path is outside ${posix.dirname(this.vars.nginx_conf)}`);
+    } else if (!this.scratch.ok) {
+      throw new ValidationError('the candidate configuration fails nginx -t (tested on a scratch copy: nothing was changed)', {
+        host: this.host.name,
+        where: `${this.vars.nginx_command} -t`,
+        detail: nginxErrorLines(this.scratch.output),
+        hint: 'fix the host variables, the templates or the host\'s other nginx files; the live configuration was not touched',
+      });
+    }
+  }
+
+  /** Runs `test`, and on a known failure retries with the next FALLBACKS flag off. */
+  private async settle(test: () => Promise<TestResult | null>, live: boolean): Promise<TestResult | null> {
+    let result = await test();
+    while (result && !result.ok) {
+      const output = result.output;
+      const fallback = FALLBACKS.find((f) => this.flags[f.flag] && f.error.test(output));
+      if (!fallback) break;
+      this.flags[fallback.flag] = false;
+      this.outcome.notes.push(fallback.note);
+      await this.replanMaps(live);
+      result = this.changed ? await test() : { ok: true, output: '' };
+    }
+    return result;
+  }
+
+  /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
     if (!this.changed) return 'nothing changed: skipped';
-    let result = await this.test();
-    if (!result.ok && this.websocketMap && /duplicate "connection_upgrade" variable/.test(result.output)) {
-      this.websocketMap = false;
-      this.outcome.notes.push('nginx -t reported a duplicate $connection_upgrade: retried with the Bearer map only');
-      await this.replanMaps();
-      result = await this.test();
-    }
-    if (result === null || result.ok) return this.opts.mode === 'check' ? 'the candidate passes nginx -t' : 'nginx -t passed';
-    const err = new ValidationError(this.opts.mode === 'check' ? 'the candidate configuration would fail nginx -t' : 'nginx -t rejected the new configuration', {
+    if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
+    const result = (await this.settle(() => nginxTest(this.r, this.vars.nginx_command), true))!;
+    if (result.ok) return 'nginx -t passed';
+    throw new ValidationError('nginx -t rejected the new configuration', {
       host: this.host.name,
       where: `${this.vars.nginx_command} -t`,
       detail: nginxErrorLines(result.output),
-      hint: this.opts.mode === 'check' ? 'fix the template or the host variables before applying' : 'the host was put back as it was; fix the cause above and run again',
+      hint: 'the host was put back as it was; fix the cause above and run again',
     });
-    throw err;
   }
 
-  private async test(): Promise<TestResult> {
-    if (this.opts.mode === 'apply') return nginxTest(this.r, this.vars.nginx_command);
-    const contents = new Map(this.plan!.changes.filter((c) => c.spec.content !== undefined).map((c) => [c.path, c.spec.content!]));
-    const res = await scratchTest(this.r, this.vars, this.plan!.changes, contents);
-    if (res === null) {
-      this.outcome.notes.push(`nginx -t not run in check mode: a managed path is outside ${this.vars.nginx_conf}'s directory`);
-      return { ok: true, output: '' };
-    }
-    return res;
-  }
-
-  private async replanMaps(): Promise<void> {
+  /** Re-renders the maps file after a fallback; on the live tree (apply) the file is rewritten or restored. */
+  private async replanMaps(live: boolean): Promise<void> {
     const v = this.vars;
     const spec = this.desired().find((s) => s.path === mapsPath(v))!;
-    spec.content = renderMaps(this.token, false);
     const before = this.facts!.files.get(spec.path) ?? { path: spec.path, kind: 'absent' as const };
     const r = planFile(spec, before);
     this.plan!.changes = this.plan!.changes.filter((c) => c.path !== spec.path);
     if (isChange(r)) {
       this.plan!.changes.unshift(r);
-      if (this.opts.mode === 'apply') await applyChange(this.r, this.journal, r);
-    } else if (this.opts.mode === 'apply' && this.journal.entries.some((e) => e.path === spec.path)) {
+      if (live) await applyChange(this.r, this.journal, r);
+    } else if (live && this.journal.entries.some((e) => e.path === spec.path)) {
       // The file was already right before the run: put the original back.
       await rollback(this.r, { ...this.journal, entries: this.journal.entries.filter((e) => e.path === spec.path) });
       this.journal.entries = this.journal.entries.filter((e) => e.path !== spec.path);
@@ -203,7 +237,7 @@ export class HostRun {
 
   async verify(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: skipped';
-    const probes = await verifyGateway(this.vars, this.token);
+    const probes = await verifyGateway(this.vars, this.token, this.reloaded ? RELOAD_SETTLE_MS : 0);
     this.outcome.probes = probes;
     const failed = probes.filter((p) => !p.ok);
     if (failed.length > 0) {
