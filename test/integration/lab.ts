@@ -1,0 +1,148 @@
+// Helpers for integration tests against the local lab (test/lab/up.sh):
+// run the real CLI, snapshot the lab's nginx tree, read nginx's worker PIDs.
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
+export const NGINX_DIR = join(LAB, 'nginx');
+export const DOMAIN = 'gateway.converge.test';
+export const MAPS = join(NGINX_DIR, 'conf.d/ia-enso-http-maps.conf');
+export const SITE = join(NGINX_DIR, `sites-available/${DOMAIN}.conf`);
+export const LINK = join(NGINX_DIR, `sites-enabled/${DOMAIN}.conf`);
+export const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
+export const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `zx tasks/converge.mjs` as a user would, without a TTY. */
+export function converge(args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+  const zx = join(REPO, 'node_modules/.bin/zx');
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, IA_ENSO_OLLAMA_BEARER_TOKEN: undefined, CI: 'true', ...env };
+  for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
+  return new Promise((resolve) => {
+    execFile(zx, [join(REPO, 'tasks/converge.mjs'), ...args], { env: fullEnv, cwd: REPO, timeout: 120_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 99) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function resetLab(): void {
+  execFileSync('bash', [join(REPO, 'test/lab/reset.sh')], { stdio: 'inherit' });
+}
+
+export interface Entry {
+  kind: 'file' | 'link' | 'dir';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+  sha256?: string;
+  linkTo?: string;
+}
+
+/** Every path under a directory with its bytes (hash), mode, owner, link target and mtime. */
+export function snapshot(dir = NGINX_DIR): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
+      if (st.isSymbolicLink()) out.set(p, { kind: 'link', ...base, linkTo: readlinkSync(p) });
+      else if (st.isDirectory()) {
+        out.set(p, { kind: 'dir', ...base, mtimeMs: 0 });
+        walk(p);
+      } else out.set(p, { kind: 'file', ...base, sha256: createHash('sha256').update(readFileSync(p)).digest('hex') });
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** Differences between two snapshots, as readable lines (empty when identical). */
+export function compare(a: Map<string, Entry>, b: Map<string, Entry>): string[] {
+  const diffs: string[] = [];
+  for (const [p, e] of a) {
+    const f = b.get(p);
+    if (!f) diffs.push(`removed ${p}`);
+    else if (JSON.stringify(e) !== JSON.stringify(f)) diffs.push(`changed ${p}: ${JSON.stringify(e)} -> ${JSON.stringify(f)}`);
+  }
+  for (const p of b.keys()) if (!a.has(p)) diffs.push(`added ${p}`);
+  return diffs;
+}
+
+const WORKERS = 2; // worker_processes in the lab's nginx.conf
+
+/**
+ * The PIDs of nginx's current workers: a reload replaces them. Workers of an
+ * earlier reload that are still winding down are waited out (bounded).
+ */
+export function workerPids(): string {
+  for (let i = 0; i < 50; i++) {
+    const pids = currentWorkers();
+    if (pids.length === WORKERS) return pids.join(',');
+    execFileSync('sleep', ['0.1']);
+  }
+  throw new Error(`nginx does not settle to ${WORKERS} workers: ${currentWorkers().join(',')}`);
+}
+
+function currentWorkers(): string[] {
+  const master = readFileSync(join(LAB, 'run/nginx.pid'), 'utf8').trim();
+  const children = execFileSync('pgrep', ['-P', master]).toString().trim().split('\n');
+  const current = children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() === 'nginx: worker process';
+    } catch {
+      return false; // exited meanwhile
+    }
+  });
+  return current.sort();
+}
+
+/** Writes an inventory for the lab host with some variables changed. */
+export function labInventory(overrides: Record<string, string | number>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-inv-'));
+  const file = join(dir, 'inventory.yml');
+  const extra = Object.entries(overrides).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n');
+  const base = readFileSync(LAB_INVENTORY, 'utf8').replace(/^ {4}lab-proxy:\s*$/m, `    lab-proxy:\n${extra}`);
+  writeFileSync(file, base);
+  return file;
+}
+
+/** An HTTPS request to the lab gateway, as a client would make it. */
+export function gateway(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: 18443, path, servername: DOMAIN, ca: readFileSync(join(LAB, 'pki/ca.pem')), headers: { Host: `${DOMAIN}:18443`, ...headers }, agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** What the fake Ollama received last (headers included). */
+export async function lastOllamaRequest(): Promise<{ headers: Record<string, string> }> {
+  const res = await fetch('http://127.0.0.1:31434/__lab/last-request');
+  return (await res.json()) as { headers: Record<string, string> };
+}
+
+export function fileMode(path: string): string {
+  const st = lstatSync(path);
+  return `${(st.mode & 0o777).toString(8)} ${st.uid}:${st.gid}`;
+}
