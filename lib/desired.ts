@@ -2,6 +2,7 @@
 import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import { readTemplate, render } from './templates.js';
+import { tokenRegex } from './secrets.js';
 
 export type Stage = 'maps' | 'vhost' | 'enable';
 
@@ -49,11 +50,6 @@ export function mapBucketSize(token: string): number {
   let size = 256;
   while (size < `Bearer ${token}`.length + 32) size *= 2;
   return size;
-}
-
-/** The token as a PCRE literal: of its RFC 6750 characters only . and + are special. */
-export function tokenRegex(token: string): string {
-  return token.replace(/[.+]/g, '\\$&');
 }
 
 export function renderMaps(token: string, flags: MapsFlags): string {

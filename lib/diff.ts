@@ -7,9 +7,10 @@ export interface SecretLabel {
   label: string;
 }
 
+/** Longest secret first, so one that begins another cannot leave the other's tail behind. */
 function mask(text: string, secrets: SecretLabel[]): string {
   let out = text;
-  for (const s of secrets) out = redact(out, [s.value]).split('<redacted:bearer-token>').join(s.label);
+  for (const s of [...secrets].sort((a, b) => b.value.length - a.value.length)) out = redact(out, [s.value], s.label);
   return out;
 }
 

@@ -13,12 +13,16 @@ export interface FileFacts {
   linkTo?: string;
 }
 
+/** Every Bearer key of a maps file (exact or anchored-regex form), in file order. */
+export function deployedTokens(maps: FileFacts | undefined): string[] {
+  if (maps?.kind !== 'file' || !maps.content) return [];
+  const found: string[] = [];
+  const re = /^\s*"(~\^)?Bearer ([^"\s]+?)(\$)?"\s+1\s*;/gm;
+  for (const m of maps.content.toString('utf8').matchAll(re)) found.push(m[1] ? m[2].replace(/\\(.)/g, '$1') : m[2]);
+  return found;
+}
+
 /** The token in a deployed maps file, if one is there. */
 export function deployedToken(maps: FileFacts | undefined): string | null {
-  if (maps?.kind !== 'file' || !maps.content) return null;
-  const text = maps.content.toString('utf8');
-  const exact = /^\s*"Bearer ([^"\s]+)"\s+1\s*;/m.exec(text);
-  if (exact) return exact[1];
-  const regex = /^\s*"~\^Bearer ([^"\s]+)\$"\s+1\s*;/m.exec(text);
-  return regex ? regex[1].replace(/\\(.)/g, '$1') : null;
+  return deployedTokens(maps)[0] ?? null;
 }

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { ConnectionError, ConvergeError, PreflightError, RollbackError, ValidationError, VerifyError } from './errors.js';
-import { deployedToken } from './facts.js';
+import { deployedToken, deployedTokens } from './facts.js';
 import { filesDefiningMapVar, gather, httpIncludes, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
 import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
@@ -73,8 +73,8 @@ export class HostRun {
 
   /** Every secret this run knows of, for redaction. */
   get secrets(): string[] {
-    const deployed = deployedToken(this.facts?.files.get(mapsPath(this.vars)));
-    return [this.token, this.opts.envToken ?? '', deployed ?? ''].filter(Boolean);
+    const deployed = deployedTokens(this.facts?.files.get(mapsPath(this.vars)));
+    return [this.token, this.opts.envToken ?? '', ...deployed].filter(Boolean);
   }
 
   private get r(): Remote {

@@ -122,7 +122,7 @@ function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): RawVars {
     out.ssh_jump = jumpHost === '' ? null : `${user ? `${user}@` : ''}${jumpHost}`;
   } else if (jumpUser && typeof merged.ssh_jump === 'string') {
     const j = parseJump(merged.ssh_jump);
-    if (j) out.ssh_jump = `${jumpUser}@${j.host}:${j.port}`;
+    if (j) out.ssh_jump = `${jumpUser}@${j.host.includes(':') ? `[${j.host}]` : j.host}:${j.port}`;
   }
   return out;
 }
@@ -141,7 +141,8 @@ function resolveHost(name: string, c: Collected, file: string, env: NodeJS.Proce
   Object.assign(merged, envLayer(env, merged));
   const vars = {} as Record<VarName, unknown>;
   for (const v of VAR_NAMES) {
-    const raw = merged[v] ?? defaultFor(v, name);
+    // An empty value means "not set", as an unset environment variable would.
+    const raw = merged[v] === undefined || merged[v] === null || merged[v] === '' ? defaultFor(v, name) : merged[v];
     const problem = valueProblem(v, raw);
     if (problem) {
       throw new InputError(`variable ${v} ${problem}`, { host: name, where: file, hint: `set ${v} for this host or one of its groups` });

@@ -1,7 +1,7 @@
 // Desired state + gathered facts -> the changes to make (pure).
 // "Changed" is derived: a path changes exactly when it has reasons.
 import type { FileSpec, Stage } from './desired.js';
-import { deployedToken, FileFacts } from './facts.js';
+import { deployedToken, deployedTokens, FileFacts } from './facts.js';
 import { SecretLabel, unifiedDiff } from './diff.js';
 
 export type Action = 'create' | 'update' | 'replace';
@@ -33,9 +33,9 @@ const octal = (m: number) => m.toString(8).padStart(4, '0');
 function secretLabels(spec: FileSpec, before: FileFacts): SecretLabel[] {
   if (!spec.secret || !spec.content) return [];
   const now = deployedToken({ path: spec.path, kind: 'file', content: Buffer.from(spec.content) });
-  const was = deployedToken(before);
-  const labels: SecretLabel[] = [];
-  if (was && was !== now) labels.push({ value: was, label: '<redacted:previous-bearer-token>' });
+  const labels: SecretLabel[] = deployedTokens(before)
+    .filter((was) => was !== now)
+    .map((was) => ({ value: was, label: '<redacted:previous-bearer-token>' }));
   if (now) labels.push({ value: now, label: '<redacted:bearer-token>' });
   return labels;
 }
@@ -74,7 +74,7 @@ export function planFile(spec: FileSpec, before: FileFacts): Change | Noop {
   if (reasons.length === 0) {
     return { stage: spec.stage, path: spec.path, why: wantLink ? `links to ${spec.linkTo}` : 'content, mode and owner match' };
   }
-  const old = before.kind === 'file' ? before.content!.toString('utf8') : before.kind === 'link' ? `-> ${before.linkTo}\n` : null;
+  const old = before.kind === 'file' ? (before.content?.toString('utf8') ?? '') : before.kind === 'link' ? `-> ${before.linkTo}\n` : null;
   const neu = wantLink ? `-> ${spec.linkTo}\n` : spec.content!;
   return { stage: spec.stage, path: spec.path, action, reasons, spec, before, diff: unifiedDiff(spec.path, old, neu, secretLabels(spec, before)) };
 }

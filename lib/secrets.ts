@@ -34,11 +34,25 @@ export function generateToken(): string {
   return randomBytes(32).toString('hex');
 }
 
-/** Replaces every occurrence of each secret. Short strings are ignored so a bug can't blank out text. */
-export function redact(text: string, secrets: Iterable<string>): string {
+/** The token as a PCRE literal (the maps file's regex key): of its characters only . and + are special. */
+export function tokenRegex(token: string): string {
+  return token.replace(/[.+]/g, '\\$&');
+}
+
+/** Every way a token is written in a file: as is, and escaped in a regex key. */
+export function secretForms(secret: string): string[] {
+  const escaped = tokenRegex(secret);
+  return escaped === secret ? [secret] : [secret, escaped];
+}
+
+/**
+ * Replaces every occurrence of every form of each secret, longest first (so a
+ * secret that begins another cannot leave the other's tail behind). Short
+ * strings are ignored so a bug can't blank out text.
+ */
+export function redact(text: string, secrets: Iterable<string>, label = REDACTED): string {
+  const forms = [...secrets].filter((s) => s && s.length >= 8).flatMap(secretForms).sort((a, b) => b.length - a.length);
   let out = text;
-  for (const s of secrets) {
-    if (s && s.length >= 8) out = out.split(s).join(REDACTED);
-  }
+  for (const f of forms) out = out.split(f).join(label);
   return out;
 }
