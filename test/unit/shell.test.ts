@@ -1,0 +1,71 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { quote, sudoScript } from '../../lib/shell.js';
+
+const roundTrip = (s: string): string => execFileSync('sh', ['-c', `printf %s ${quote(s)}`], { encoding: 'utf8' });
+
+const nasty = [
+  'plain',
+  '/etc/nginx/sites-available/gw.example.com.conf',
+  'with space',
+  "it's",
+  "''",
+  '"double"',
+  '$HOME',
+  '${PATH}',
+  '`id`',
+  '$(id)',
+  'a\nb\n',
+  '\n',
+  'tab\there',
+  'back\\slash\\',
+  'semi;colon && rm -rf /tmp/nothing',
+  '*',
+  '~',
+  '#comment',
+  '-n',
+  'a|b>c<d',
+  'é ü 日本',
+  "'\"'\"$`\\",
+  ' leading and trailing ',
+];
+
+for (const s of nasty) {
+  test(`quote round-trips through sh: ${JSON.stringify(s)}`, () => {
+    assert.is(roundTrip(s), s);
+  });
+}
+
+test('quote: the empty string stays one (empty) argument', () => {
+  const out = execFileSync('sh', ['-c', `printf '[%s]' ${quote('')} x`], { encoding: 'utf8' });
+  assert.is(out, '[][x]');
+});
+
+test('quote: several quoted words stay separate arguments', () => {
+  const out = execFileSync('sh', ['-c', `printf '<%s>' ${['a b', "c'd", ''].map(quote).join(' ')}`], { encoding: 'utf8' });
+  assert.is(out, "<a b><c'd><>");
+});
+
+test('quote: safe words are left bare, others single-quoted', () => {
+  assert.is(quote('/etc/nginx/conf.d/x.conf'), '/etc/nginx/conf.d/x.conf');
+  assert.is(quote('root:root'), 'root:root');
+  assert.is(quote('640'), '640');
+  assert.is(quote('a b'), "'a b'");
+  assert.is(quote("it's"), `'it'\\''s'`);
+  assert.is(quote(''), "''");
+});
+
+test('sudoScript: sudo -n sh -c SCRIPT converge ARGS', () => {
+  assert.is(sudoScript('echo "$1"', ['a b', '/p']), `sudo -n sh -c 'echo "$1"' converge 'a b' /p`);
+  assert.is(sudoScript('true'), 'sudo -n sh -c true converge');
+});
+
+test('sudoScript: the script really receives its arguments as "$@"', () => {
+  // Run the generated command line with a stand-in for sudo that drops "-n".
+  const line = sudoScript('printf "<%s>" "$0" "$@"', ['a b', "it's", '$X']);
+  const out = execFileSync('sh', ['-c', `sudo() { shift; "$@"; }; ${line}`], { encoding: 'utf8' });
+  assert.is(out, "<converge><a b><it's><$X>");
+});
+
+test.run();
