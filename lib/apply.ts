@@ -13,6 +13,8 @@ export interface JournalEntry {
   before: FileFacts;
   /** Where the previous version was kept; null when the path was absent. */
   backup: string | null;
+  /** A directory the run created (rollback removes it with what the run put in it). */
+  dir?: boolean;
 }
 
 export interface Journal {
@@ -41,6 +43,7 @@ if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
   mkdir -p -m 0700 "\${backup%/*}"
   cp -a -- "$path" "$backup"
 fi
+mkdir -p -- "\${path%/*}"
 rm -f -- "$tmp"
 if [ "$4" = link ]; then
   ln -s -- "$7" "$tmp"
@@ -70,12 +73,14 @@ export async function applyChange(r: Remote, journal: Journal, change: Change, c
   );
 }
 
-// $1 path, $2 temp, $3 backup ('' = the run created the path: remove it).
+// $1 path, $2 temp, $3 backup ('' = the run created the path: remove it), $4 dir|path.
 const RESTORE = `
 set -e
 path=$1 tmp=$2 backup=$3
 rm -f -- "$tmp"
-if [ -z "$backup" ]; then
+if [ -z "$backup" ] && [ "$4" = dir ]; then
+  rm -rf -- "$path"
+elif [ -z "$backup" ]; then
   rm -f -- "$path"
 elif [ -e "$backup" ] || [ -L "$backup" ]; then
   cp -a -- "$backup" "$tmp"
@@ -85,13 +90,21 @@ else
 fi
 `;
 
+/** Creates a directory (root, 0755) unless it exists; journaled so rollback removes it. */
+export async function ensureDirectory(r: Remote, journal: Journal, path: string): Promise<boolean> {
+  const out = await sudoOk(r, `creating ${path}`, 'if [ -d "$1" ]; then echo exists; else mkdir -p -m 0755 -- "$1" && echo created; fi', [path]);
+  const created = out.toString('utf8').trim() === 'created';
+  if (created) journal.entries.push({ path, before: { path, kind: 'absent' }, backup: null, dir: true });
+  return created;
+}
+
 /** Puts every journaled path back as it was, newest first. Throws RollbackError listing what could not be restored. */
 export async function rollback(r: Remote, journal: Journal): Promise<string[]> {
   const restored: string[] = [];
   const failures: string[] = [];
   for (const e of [...journal.entries].reverse()) {
     try {
-      await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '']);
+      await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
       restored.push(e.backup ? `restored ${e.path}` : `removed ${e.path}`);
     } catch (err) {
       failures.push(`${e.path}: ${(err as Error & { detail?: string }).detail ?? (err as Error).message}`);

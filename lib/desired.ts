@@ -4,7 +4,7 @@ import type { HostVars } from './variables.js';
 import { readTemplate, render } from './templates.js';
 import { tokenRegex } from './secrets.js';
 
-export type Stage = 'maps' | 'vhost' | 'enable';
+export type Stage = 'tls' | 'maps' | 'vhost' | 'enable';
 
 export interface FileSpec {
   stage: Stage;
@@ -17,6 +17,10 @@ export interface FileSpec {
   group: string;
   /** The content holds the Bearer token: redact it everywhere. */
   secret?: boolean;
+  /** Not part of nginx's configuration: no nginx -t or reload for it. */
+  outsideNginx?: boolean;
+  /** Not a file converge writes: the certificate certbot obtains in the tls stage. */
+  certificate?: boolean;
 }
 
 /** Parts of the maps file that another loaded file may already provide. */
@@ -81,8 +85,32 @@ export function renderSite(v: HostVars): string {
   return render(readTemplate('nginx/site.conf'), siteValues(v), {}, 'templates/nginx/site.conf');
 }
 
+/** The site served while the first certificate is obtained: port 80 and the ACME webroot only. */
+export function renderHttpOnlySite(v: HostVars): string {
+  return render(readTemplate('nginx/site-http-only.conf'), siteValues(v), {}, 'templates/nginx/site-http-only.conf');
+}
+
+export function liveDir(v: HostVars): string {
+  return posix.join(v.letsencrypt_dir, 'live', v.domain);
+}
+
+/** certbot runs every executable here after a renewal (with RENEWED_DOMAINS set). */
+export function deployHookPath(v: HostVars): string {
+  return posix.join(v.letsencrypt_dir, 'renewal-hooks', 'deploy', `${v.domain}-nginx-reload`);
+}
+
+export function renderDeployHook(v: HostVars): string {
+  return render(
+    readTemplate('certbot/deploy-hook.sh'),
+    { DOMAIN: v.domain, NGINX_COMMAND: v.nginx_command, NGINX_RELOAD_COMMAND: v.nginx_reload_command },
+    {},
+    'templates/certbot/deploy-hook.sh',
+  );
+}
+
 export function desiredFiles(v: HostVars, opts: DesiredOptions): FileSpec[] {
   return [
+    { stage: 'tls', path: deployHookPath(v), content: renderDeployHook(v), mode: 0o755, owner: 'root', group: 'root', outsideNginx: true },
     { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts), mode: 0o640, owner: 'root', group: 'root', secret: true },
     { stage: 'vhost', path: sitePath(v), content: renderSite(v), mode: 0o644, owner: 'root', group: 'root' },
     { stage: 'enable', path: siteLinkPath(v), linkTo: sitePath(v), mode: 0o777, owner: 'root', group: 'root' },

@@ -8,22 +8,28 @@ import { sudoRun, type Remote } from './remote.js';
 
 export interface HostFacts {
   files: Map<string, FileFacts>;
+  /** Paths only checked for existence (never read: e.g. private keys). */
+  exists: Map<string, boolean>;
   nginxPresent: boolean;
   /** `nginx -T`: exit code and output (it holds the token: never print it). */
   dump: { code: number; text: string };
 }
 
 const GATHER = `
-nginx_cmd=$1; shift
+nginx_cmd=$1 count=$2; shift 2
 bin=\${nginx_cmd%% *}
 if command -v "$bin" >/dev/null 2>&1; then echo "nginx yes"; else echo "nginx no"; fi
-for p in "$@"; do
+while [ "$count" -gt 0 ]; do
+  p=$1; shift; count=$((count - 1))
   if [ -L "$p" ]; then echo "link $(stat -c '%a %U %G' -- "$p") $(printf '%s' "$(readlink -- "$p")" | base64 -w0)"
   elif [ -f "$p" ]; then echo "file $(stat -c '%a %U %G' -- "$p") $(base64 -w0 < "$p")"
   elif [ -d "$p" ]; then echo "dir $(stat -c '%a %U %G' -- "$p") "
   elif [ -e "$p" ]; then echo "other $(stat -c '%a %U %G' -- "$p") "
   else echo "absent"
   fi
+done
+for p in "$@"; do
+  if [ -e "$p" ]; then echo "exists yes"; else echo "exists no"; fi
 done
 if command -v "$bin" >/dev/null 2>&1; then
   dump=$(eval "$nginx_cmd -T" 2>&1); code=$?
@@ -42,10 +48,10 @@ function parseFile(path: string, line: string): FileFacts {
   return facts;
 }
 
-export async function gather(r: Remote, nginxCommand: string, paths: string[]): Promise<HostFacts> {
-  const res = await sudoRun(r, GATHER, [nginxCommand, ...paths]);
+export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = []): Promise<HostFacts> {
+  const res = await sudoRun(r, GATHER, [nginxCommand, String(paths.length), ...paths, ...probes]);
   const lines = res.stdout.toString('utf8').split('\n');
-  if (res.code !== 0 || lines.length < paths.length + 2) {
+  if (res.code !== 0 || lines.length < paths.length + probes.length + 2) {
     throw new PreflightError(`reading the managed files failed (exit ${res.code})`, {
       host: r.host,
       where: r.transport.description,
@@ -55,9 +61,11 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[]): 
   }
   const files = new Map<string, FileFacts>();
   paths.forEach((p, i) => files.set(p, parseFile(p, lines[i + 1])));
-  const [, code, data = ''] = lines[paths.length + 1].split(' ');
+  const exists = new Map(probes.map((p, i) => [p, lines[paths.length + 1 + i] === 'exists yes']));
+  const [, code, data = ''] = lines[paths.length + probes.length + 1].split(' ');
   return {
     files,
+    exists,
     nginxPresent: lines[0] === 'nginx yes',
     dump: { code: Number(code), text: Buffer.from(data, 'base64').toString('utf8') },
   };

@@ -1,17 +1,19 @@
-// One host's run: preflight -> maps -> vhost -> enable -> validate -> reload
-// -> verify, with a journal so any failure after the first write puts the
-// host back as it was. No UI here: lib/pipeline.ts drives these steps.
+// One host's run: preflight -> tls -> maps -> vhost -> enable -> validate ->
+// reload -> verify, with a journal so any failure after the first write puts
+// the host back as it was. No UI here: lib/pipeline.ts drives these steps.
 import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
-import { desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
-import { ConnectionError, ConvergeError, PreflightError, RollbackError, ValidationError, VerifyError } from './errors.js';
+import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
+import { ConnectionError, ConvergeError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { deployedToken, deployedTokens } from './facts.js';
-import { filesDefiningMapVar, gather, httpIncludes, type HostFacts } from './gather.js';
+import { filesDefiningMapVar, gather, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
 import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
 import { makePlan, planFile, isChange, type Change, type Plan } from './plan.js';
+import { checkHost } from './preflight.js';
 import type { Remote } from './remote.js';
 import { generateToken } from './secrets.js';
+import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
 import { verifyGateway, type ProbeResult } from './verify.js';
 
@@ -57,6 +59,7 @@ export class HostRun {
   private facts: HostFacts | null = null;
   private token = '';
   private flags: MapsFlags = { websocketMap: true, bucketSize: true, hashKey: true };
+  private needsCertificate = false;
   private journal: Journal;
   private baseline: TestResult | null = null;
   private scratch: TestResult | null = null;
@@ -90,10 +93,26 @@ export class HostRun {
       if (err instanceof ConnectionError) this.outcome.status = 'unreachable';
       throw err;
     }
-    const paths = [mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf];
-    this.facts = await gather(this.r, v.nginx_command, paths);
-    this.checkHost(this.facts);
-    const deployed = deployedToken(this.facts.files.get(mapsPath(v)));
+    const cert = certificatePaths(v);
+    const paths = [deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf];
+    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key]);
+    checkHost(this.host.name, v, this.facts);
+    this.chooseToken();
+    const others = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
+    this.flags.websocketMap = others.length === 0;
+    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
+    this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
+    this.needsCertificate = !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
+    if (this.needsCertificate) {
+      this.plan.changes.unshift(certificateChange(v));
+      if (this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
+    }
+    this.outcome.changes = this.plan.changes;
+    if (this.nginxChanged) await this.preValidate();
+  }
+
+  private chooseToken(): void {
+    const deployed = deployedToken(this.facts!.files.get(mapsPath(this.vars)));
     if (this.opts.envToken) {
       this.token = this.opts.envToken;
     } else if (deployed) {
@@ -102,41 +121,6 @@ export class HostRun {
       this.token = generateToken();
       if (this.opts.mode === 'apply') this.outcome.newToken = this.token;
       else this.outcome.notes.push('no Bearer token on the host or in IA_ENSO_OLLAMA_BEARER_TOKEN: a new one would be generated');
-    }
-    const others = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
-    this.flags.websocketMap = others.length === 0;
-    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
-    this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
-    this.outcome.changes = this.plan.changes;
-    if (this.changed) await this.preValidate();
-  }
-
-  private checkHost(facts: HostFacts): void {
-    const v = this.vars;
-    if (!facts.nginxPresent) {
-      throw new PreflightError(`nginx is not installed (command not found: ${v.nginx_command.split(' ')[0]})`, {
-        host: this.host.name,
-        where: v.nginx_command,
-        hint: 'install nginx on the host (apt-get install nginx) or set nginx_command',
-      });
-    }
-    const conf = facts.files.get(v.nginx_conf)!;
-    if (conf.kind !== 'file') {
-      throw new PreflightError('the main nginx configuration file is missing', { host: this.host.name, where: v.nginx_conf, hint: 'check nginx_conf' });
-    }
-    const text = conf.content!.toString('utf8');
-    const needs: [string, string][] = [
-      [mapsPath(v), `include ${v.nginx_conf_d}/*.conf;`],
-      [siteLinkPath(v), `include ${v.nginx_sites_enabled}/*;`],
-    ];
-    for (const [file, line] of needs) {
-      if (!httpIncludes(text, v.nginx_conf, file)) {
-        throw new PreflightError(`its http { } block does not include ${file}`, {
-          host: this.host.name,
-          where: v.nginx_conf,
-          hint: `add the line \`${line}\` inside http { } in ${v.nginx_conf}; nothing was changed`,
-        });
-      }
     }
   }
 
@@ -152,30 +136,50 @@ export class HostRun {
     return (this.plan?.changes.length ?? 0) > 0;
   }
 
+  /** Changes nginx must see: they need nginx -t and a reload (a new certificate does too). */
+  get nginxChanged(): boolean {
+    return this.plan?.changes.some((c) => !c.spec.outsideNginx || c.spec.certificate) ?? false;
+  }
+
   async applyStage(stage: Stage): Promise<void> {
-    const changes = this.changesOf(stage);
-    if (this.opts.mode === 'check' || changes.length === 0) return;
+    const changes = this.changesOf(stage).filter((c) => !c.spec.certificate);
+    const bootstrap = stage === 'tls' && this.needsCertificate;
+    if (this.opts.mode === 'check' || (changes.length === 0 && !bootstrap)) return;
     // What nginx -t said before we touched anything: rollback must get back to it.
     this.baseline ??= await nginxTest(this.r, this.vars.nginx_command);
+    if (bootstrap) {
+      await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));
+      this.outcome.notes.push(`obtained a certificate for ${this.vars.domain}`);
+      this.restoreSiteAfterBootstrap();
+    }
     for (const c of changes) await applyChange(this.r, this.journal, c);
+  }
+
+  /** The HTTP-only site stood in for the site: the vhost stage must write the full one even if it was right before. */
+  private restoreSiteAfterBootstrap(): void {
+    const spec = this.desired().find((s) => s.path === sitePath(this.vars))!;
+    if (this.plan!.changes.some((c) => c.path === spec.path)) return;
+    const before = this.facts!.files.get(spec.path)!;
+    this.plan!.changes.push({ stage: spec.stage, path: spec.path, action: 'update', reasons: ['put back after the temporary HTTP-only site'], diff: '', spec, before });
   }
 
   /**
    * Tests the candidate before anything is written: on a scratch copy of the
-   * config tree, trying FALLBACKS until nginx accepts it. Null when a managed
-   * path lies outside nginx's directory and no scratch test is possible.
+   * config tree (a throwaway certificate standing in for one not obtained
+   * yet), trying FALLBACKS until nginx accepts it.
    */
   private async preValidate(): Promise<void> {
-    const test = () => scratchTest(this.r, this.vars, this.plan!.changes, new Map());
-    this.scratch = await this.settle(test, false);
+    const nginxChanges = () => this.plan!.changes.filter((c) => !c.spec.outsideNginx);
+    const standIn = this.needsCertificate ? certificatePaths(this.vars) : null;
+    this.scratch = await this.settle(() => scratchTest(this.r, this.vars, nginxChanges(), standIn), false);
     if (this.scratch === null) {
-      this.outcome.notes.push(`candidate not tested on a scratch copy: a managed path is outside ${posix.dirname(this.vars.nginx_conf)}`);
+      this.outcome.notes.push(`candidate not tested on a scratch copy: a managed path is outside ${posix.dirname(this.vars.nginx_conf)} (or no openssl for a stand-in certificate)`);
     } else if (!this.scratch.ok) {
       throw new ValidationError('the candidate configuration fails nginx -t (tested on a scratch copy: nothing was changed)', {
         host: this.host.name,
         where: `${this.vars.nginx_command} -t`,
         detail: nginxErrorLines(this.scratch.output),
-        hint: 'fix the host variables, the templates or the host\'s other nginx files; the live configuration was not touched',
+        hint: "fix the host variables, the templates or the host's other nginx files; the live configuration was not touched",
       });
     }
   }
@@ -190,14 +194,14 @@ export class HostRun {
       this.flags[fallback.flag] = false;
       this.outcome.notes.push(fallback.note);
       await this.replanMaps(live);
-      result = this.changed ? await test() : { ok: true, output: '' };
+      result = this.nginxChanged ? await test() : { ok: true, output: '' };
     }
     return result;
   }
 
   /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
-    if (!this.changed) return 'nothing changed: skipped';
+    if (!this.nginxChanged) return 'nothing for nginx changed: skipped';
     if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
     const result = (await this.settle(() => nginxTest(this.r, this.vars.nginx_command), true))!;
     if (result.ok) return 'nginx -t passed';
@@ -215,9 +219,10 @@ export class HostRun {
     const spec = this.desired().find((s) => s.path === mapsPath(v))!;
     const before = this.facts!.files.get(spec.path) ?? { path: spec.path, kind: 'absent' as const };
     const r = planFile(spec, before);
+    const at = this.plan!.changes.findIndex((c) => c.path === spec.path);
     this.plan!.changes = this.plan!.changes.filter((c) => c.path !== spec.path);
     if (isChange(r)) {
-      this.plan!.changes.unshift(r);
+      this.plan!.changes.splice(at < 0 ? this.plan!.changes.length : at, 0, r);
       if (live) await applyChange(this.r, this.journal, r);
     } else if (live && this.journal.entries.some((e) => e.path === spec.path)) {
       // The file was already right before the run: put the original back.
@@ -229,7 +234,7 @@ export class HostRun {
 
   async reload(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
-    if (!this.changed) return 'nothing changed: not reloaded';
+    if (!this.nginxChanged) return 'nothing for nginx changed: not reloaded';
     await reload(this.r, this.vars.nginx_reload_command);
     this.reloaded = true;
     return `reloaded (${this.vars.nginx_reload_command})`;
@@ -251,11 +256,15 @@ export class HostRun {
     return probes.map((p) => `${p.status} ${p.name.replace(/^GET \S+ /, '')} (${p.ms} ms)`).join(', ');
   }
 
-  /** Records the failure and undoes this run's writes (never after a successful reload + failed verify). */
+  /**
+   * Records the failure and undoes this run's writes; if the run had reloaded
+   * nginx, reloads it again so it runs the restored files. A failed verify is
+   * only reported: the config passed nginx -t and is live.
+   */
   async fail(err: unknown): Promise<void> {
     this.outcome.error = err;
     if (this.outcome.status !== 'unreachable') this.outcome.status = 'failed';
-    if (this.journal.entries.length === 0 || this.reloaded || !this.remote) return;
+    if (err instanceof VerifyError || this.journal.entries.length === 0 || !this.remote) return;
     try {
       const done = await rollback(this.r, this.journal);
       const after = await nginxTest(this.r, this.vars.nginx_command);
@@ -266,7 +275,9 @@ export class HostRun {
           hint: `compare the files with the backups in ${this.journal.backupDir}`,
         });
       }
-      this.outcome.notes.push(`rolled back: ${done.join(', ')}; nginx -t is back to its previous result (${after.ok ? 'ok' : 'failing'}); not reloaded`);
+      if (this.reloaded && after.ok) await reload(this.r, this.vars.nginx_reload_command);
+      const reloadNote = this.reloaded ? (after.ok ? 'reloaded again with the restored files' : 'NOT reloaded: nginx -t fails as it did before the run') : 'not reloaded';
+      this.outcome.notes.push(`rolled back: ${done.join(', ')}; nginx -t is back to its previous result (${after.ok ? 'ok' : 'failing'}); ${reloadNote}`);
     } catch (rbErr) {
       this.outcome.rollbackError = rbErr instanceof ConvergeError ? rbErr : new RollbackError(String(rbErr), { host: this.host.name, cause: rbErr });
     }

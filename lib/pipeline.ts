@@ -16,7 +16,7 @@ export interface PipelineOptions extends RunOptions {
   live: boolean;
 }
 
-const STAGES: Stage[] = ['maps', 'vhost', 'enable'];
+const STAGES: Stage[] = ['tls', 'maps', 'vhost', 'enable'];
 
 function describeChanges(changes: Change[], mode: Mode): string {
   if (changes.length === 0) return 'unchanged';

@@ -26,13 +26,16 @@ export interface HostVars {
   nginx_reload_command: string;
   letsencrypt_dir: string;
   certbot_webroot: string;
+  acme_email: string | null;
+  acme_server: string | null;
+  acme_ca_bundle: string | null;
   backup_dir: string;
   verify_address: string | null;
   verify_ca: string | null;
 }
 
 export type VarName = keyof HostVars;
-type Kind = 'string' | 'port' | 'ip' | 'hostname' | 'path' | 'jump' | 'command';
+type Kind = 'string' | 'port' | 'ip' | 'hostname' | 'path' | 'jump' | 'command' | 'email' | 'url';
 
 interface VarSpec {
   kind: Kind;
@@ -64,6 +67,9 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   nginx_reload_command: { kind: 'command', default: 'systemctl reload nginx', doc: 'how to reload nginx' },
   letsencrypt_dir: { kind: 'path', default: '/etc/letsencrypt', doc: "certbot's directory (live/<domain>/ holds the certificate)" },
   certbot_webroot: { kind: 'path', default: '/var/www/certbot', doc: 'webroot for ACME HTTP-01 challenges' },
+  acme_email: { kind: 'email', default: null, doc: 'ACME account e-mail (expiry notices); none registers without e-mail' },
+  acme_server: { kind: 'url', default: null, doc: "ACME directory URL (certbot's default: Let's Encrypt production)" },
+  acme_ca_bundle: { kind: 'path', default: null, doc: 'CA bundle on the proxy trusted for a private or test ACME server' },
   backup_dir: { kind: 'path', default: '/var/backups/converge', doc: 'where replaced files are kept (outside nginx)' },
   verify_address: { kind: 'ip', default: null, doc: 'address to probe instead of resolving the domain' },
   verify_ca: { kind: 'path', default: null, doc: 'PEM CA file (local) to trust when probing' },
@@ -90,6 +96,10 @@ export function valueProblem(name: VarName, value: unknown): string | null {
       return typeof value === 'string' && (HOSTNAME.test(value) || isIP(value) !== 0) ? null : `must be a valid host name, got ${JSON.stringify(value)}`;
     case 'jump':
       return typeof value === 'string' && parseJump(value) ? null : `must be user@host[:port], got ${JSON.stringify(value)}`;
+    case 'email':
+      return typeof value === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value) ? null : `must be an e-mail address, got ${JSON.stringify(value)}`;
+    case 'url':
+      return typeof value === 'string' && /^https:\/\/[^\s]+$/.test(value) ? null : `must be an https:// URL, got ${JSON.stringify(value)}`;
     case 'path':
       return typeof value === 'string' && value.length > 0 && !value.includes('\n') ? null : `must be a file path, got ${JSON.stringify(value)}`;
     default:

@@ -1,10 +1,11 @@
 # Runs `nginx -t` on a private copy of nginx's config directory holding the
 # candidate files, then removes the copy. Runs as root via sudo -n sh -c.
-# $1 nginx command, $2 live config dir, $3 nginx.conf name; then per change:
+# $1 nginx command, $2 live config dir, $3 nginx.conf name, $4 and $5 the
+# certificate and key to stand in for (empty: none); then per change:
 # kind (file|link), path relative to the config dir, link target, byte length.
 # File contents arrive on stdin, concatenated in that order.
-nginx_cmd=$1 live=$2 conf=$3
-shift 3
+nginx_cmd=$1 live=$2 conf=$3 chain=$4 key=$5
+shift 5
 scratch=$(mktemp -d /tmp/converge-check.XXXXXX) || exit 90
 trap 'rm -rf -- "$scratch"' EXIT
 cp -a -- "$live/." "$scratch/" || exit 91
@@ -12,9 +13,15 @@ cp -a -- "$live/." "$scratch/" || exit 91
 # Absolute references to the live tree must point at the copy, or nginx -t
 # would read the live files and prove nothing.
 d=$(printf '\001')
-from=$(printf '%s/' "$live" | sed 's/[][\.*^$]/\\&/g')
-retarget() { sed -i "s${d}${from}${d}${scratch}/${d}g" "$@"; }
-grep -rlFZ -- "$live/" "$scratch" | xargs -0 -r sed -i "s${d}${from}${d}${scratch}/${d}g" || exit 92
+literal() { printf '%s' "$1" | sed 's/[][\.*^$]/\\&/g'; }
+# replace_all FROM TO FILE...: every occurrence of the string FROM, literally.
+replace_all() {
+  from=$(literal "$1") to=$2
+  shift 2
+  sed -i "s${d}${from}${d}${to}${d}g" "$@"
+}
+retarget() { replace_all "$live/" "$scratch/" "$1"; }
+grep -rlFZ -- "$live/" "$scratch" | xargs -0 -r sed -i "s${d}$(literal "$live/")${d}${scratch}/${d}g" || exit 92
 find "$scratch" -type l | while IFS= read -r l; do
   t=$(readlink -- "$l")
   case "$t" in "$live"/*) ln -sfn -- "$scratch${t#"$live"}" "$l" ;; esac
@@ -33,6 +40,17 @@ while [ $# -ge 4 ]; do
     retarget "$path"
   fi
 done
+
+# No certificate yet (it is obtained later in the run): a throwaway one stands in.
+if [ -n "$chain" ]; then
+  mkdir -m 0700 "$scratch/.standin" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+      -subj /CN=converge-standin -keyout "$scratch/.standin/key.pem" -out "$scratch/.standin/cert.pem" 2>/dev/null || exit 93
+  for f in $(grep -rlF -e "$chain" -e "$key" "$scratch"); do
+    replace_all "$chain" "$scratch/.standin/cert.pem" "$f"
+    replace_all "$key" "$scratch/.standin/key.pem" "$f"
+  done
+fi
 
 if grep -rqF -- "$live/" "$scratch"; then
   echo "the scratch copy still refers to $live" >&2

@@ -6,8 +6,15 @@ import { join } from 'node:path';
 import { compare, converge, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, NGINX_DIR, resetLab, snapshot, TOKEN, workerPids } from './lab.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
-// A certificate directory without the domain's certificate: the rendered vhost is fine, nginx -t is not.
-const BROKEN = () => labInventory({ letsencrypt_dir: join(LAB, 'no-such-letsencrypt') });
+// A corrupt certificate: the rendered vhost is fine, nginx -t is not.
+const BROKEN_LE = join(LAB, 'corrupt-letsencrypt');
+function brokenCertificate(): string {
+  const live = join(BROKEN_LE, 'live/gateway.converge.test');
+  mkdirSync(live, { recursive: true });
+  for (const f of ['fullchain.pem', 'privkey.pem']) writeFileSync(join(live, f), 'not a PEM file\n');
+  return BROKEN_LE;
+}
+const BROKEN = () => labInventory({ letsencrypt_dir: brokenCertificate() });
 
 test('a candidate that fails nginx -t is caught on a scratch copy: nothing written, no reload', async () => {
   resetLab();
@@ -16,7 +23,7 @@ test('a candidate that fails nginx -t is caught on a scratch copy: nothing writt
   const run = await converge(['-i', BROKEN()], ENV);
   assert.is(run.code, 1);
   assert.match(run.stdout, /fails nginx -t \(tested on a scratch copy: nothing was changed\)/);
-  assert.match(run.stdout, /\[emerg\].*no-such-letsencrypt/, "nginx's own error line is shown");
+  assert.match(run.stdout, /\[emerg\].*corrupt-letsencrypt/, "nginx's own error line is shown");
   assert.equal(compare(before, snapshot()), []);
   assert.is(workerPids(), pids);
 });
@@ -34,13 +41,16 @@ test('when the live nginx -t fails, every file of the run is restored byte-ident
   writeFileSync(MAPS, readFileSync(MAPS, 'utf8') + '# hand edit\n', { mode: 0o600 });
   const before = [snapshot(), snapshot(outside)];
   const pids = workerPids();
-  const run = await converge(['-i', labInventory({ nginx_sites_available: outside, letsencrypt_dir: join(LAB, 'no-such-letsencrypt') }), '--json'], ENV);
+  const run = await converge(['-i', labInventory({ nginx_sites_available: outside, letsencrypt_dir: brokenCertificate() }), '--json'], ENV);
   assert.is(run.code, 1);
   const host = JSON.parse(run.stdout).hosts[0];
   assert.is(host.status, 'failed');
   assert.match(host.error, /nginx -t rejected the new configuration/);
   assert.match(host.error, /cannot load certificate/);
-  assert.ok(host.notes.some((n: string) => /rolled back: restored .*gateway\.converge\.test\.conf.*restored .*ia-enso-http-maps\.conf; nginx -t is back to its previous result \(ok\)/.test(n)), host.notes.join('\n'));
+  const note = host.notes.find((n: string) => n.startsWith('rolled back: ')) ?? '';
+  assert.match(note, /restored \S+\/sites-outside\/gateway\.converge\.test\.conf/);
+  assert.match(note, /restored \S+\/ia-enso-http-maps\.conf/);
+  assert.match(note, /nginx -t is back to its previous result \(ok\); not reloaded/);
   assert.equal(compare(before[0], snapshot()), [], 'bytes, mode, owner, links and mtimes as before');
   assert.equal(compare(before[1], snapshot(outside)), []);
   assert.is(workerPids(), pids, 'not reloaded');
@@ -55,7 +65,7 @@ test('--check says when the candidate would fail nginx -t, and touches nothing',
   const run = await converge(['-i', BROKEN(), '--check'], ENV);
   assert.is(run.code, 1);
   assert.match(run.stdout, /fails nginx -t \(tested on a scratch copy/);
-  assert.match(run.stdout, /no-such-letsencrypt/);
+  assert.match(run.stdout, /corrupt-letsencrypt/);
   assert.equal(compare(before, snapshot()), []);
   assert.not.ok(existsSync(join(LAB, 'backups')) && snapshot(join(LAB, 'backups')).size > 0, 'no backup in check mode');
 });

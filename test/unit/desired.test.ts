@@ -148,11 +148,21 @@ test('paths of the managed files', () => {
   assert.is(siteLinkPath(v), '/x/se/gw.example.com.conf');
 });
 
-test('desiredFiles: maps (secret 0640), vhost (0644), link to the vhost', () => {
+test('desiredFiles: certbot deploy hook (0755, outside nginx), maps (secret 0640), vhost (0644), link to the vhost', () => {
   const v = vars();
   const files = desiredFiles(v, { token: TOKEN64, ...NO_WS });
-  assert.is(files.length, 3);
-  const [maps, site, link] = files;
+  assert.is(files.length, 4);
+  const [hook, maps, site, link] = files;
+
+  assert.is(hook.stage, 'tls');
+  assert.is(hook.path, '/etc/letsencrypt/renewal-hooks/deploy/gw.example.com-nginx-reload');
+  assert.is(hook.mode, 0o755);
+  assert.is(hook.outsideNginx, true);
+  assert.match(hook.content!, /^#!\/bin\/sh\n/);
+  // nginx -t must gate the reload, and only this domain's renewal triggers it.
+  assert.match(hook.content!, /\*" gw\.example\.com "\*\) ;;/);
+  assert.ok(hook.content!.indexOf('nginx -t -q') < hook.content!.indexOf('systemctl reload nginx'));
+  assert.not.ok(hook.content!.includes(TOKEN64));
 
   assert.is(maps.stage, 'maps');
   assert.is(maps.path, '/etc/nginx/conf.d/ia-enso-http-maps.conf');

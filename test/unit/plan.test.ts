@@ -9,7 +9,7 @@ const VARS = parseInventory('all:\n  vars:\n    domain: gw.example.com\n    back
 const OLD_TOKEN = 'old0'.repeat(16);
 const NEW_TOKEN = 'new1'.repeat(16);
 const ON: MapsFlags = { websocketMap: true, bucketSize: true, hashKey: true };
-const [MAPS, SITE, LINK] = desiredFiles(VARS, { token: NEW_TOKEN, ...ON });
+const [, MAPS, SITE, LINK] = desiredFiles(VARS, { token: NEW_TOKEN, ...ON });
 
 function asChange(r: Change | Noop): Change {
   assert.ok(isChange(r), `expected a change, got ${JSON.stringify(r)}`);
@@ -113,7 +113,7 @@ test('regex-key maps file: the diff hides the token in its escaped form too', ()
   const oldTok = 'Old+Tok.en/abc'.repeat(3) + '==';
   const newTok = 'New+Tok.en/xyz'.repeat(3) + '==';
   const regexFlags: MapsFlags = { ...ON, hashKey: false };
-  const [maps] = desiredFiles(VARS, { token: newTok, ...regexFlags });
+  const [, maps] = desiredFiles(VARS, { token: newTok, ...regexFlags });
   const esc = (t: string) => t.replace(/[.+]/g, '\\$&');
   assert.ok(maps.content!.includes(esc(newTok)), 'fixture: the escaped token is in the file');
   for (const before of [{ path: maps.path, kind: 'absent' } as FileFacts, fileFacts(maps, { content: Buffer.from(renderMaps(oldTok, regexFlags)) })]) {
