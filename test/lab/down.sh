@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stop the lab daemons (nginx, sshd, fake backends). Keeps $LAB so up.sh
-# restarts with the same keys/certs. Tolerates anything already stopped.
+# Stop the lab daemons (nginx, sshd, fake backends, pebble, pebble-challtestsrv).
+# Keeps $LAB so up.sh restarts with the same keys/certs. Tolerates anything
+# already stopped.
 #   --purge  also delete $LAB, the converge-lab user (and home) and its sudoers file.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -13,28 +14,12 @@ case "${1:-}" in
   *) die "usage: $0 [--purge]" ;;
 esac
 
-# stop PIDFILE NAME [graceful-cmd...]: ask nicely, then SIGTERM, then SIGKILL.
-stop() {
-  local pidfile=$1 name=$2 pid
-  shift 2
-  if ! pidfile_alive "$pidfile" "$name"; then
-    rm -f "$pidfile"
-    return 0
-  fi
-  pid=$(<"$pidfile")
-  if (($#)); then "$@" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  else kill -TERM "$pid" 2>/dev/null || true; fi
-  gone() { ! kill -0 "$pid" 2>/dev/null; }
-  if ! wait_for 10 "$name (pid $pid) to exit" gone; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$pidfile"
-}
-
 # nginx -s quit is a graceful stop: workers finish open requests first.
-stop "$RUN/nginx.pid" 'nginx: master' nginx -c "$NGINX_CONF" -s quit
-stop "$RUN/sshd.pid" sshd
-stop "$RUN/backends.pid" backends.mjs
+stop_daemon "$RUN/nginx.pid" 'nginx: master' nginx -c "$NGINX_CONF" -s quit
+stop_daemon "$RUN/sshd.pid" sshd
+stop_daemon "$RUN/backends.pid" backends.mjs
+stop_acme_daemon challtestsrv
+stop_acme_daemon pebble
 
 if [[ -n $purge ]]; then
   # Leftover SSH sessions of the lab user would make userdel fail.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Put the lab proxy back to its pristine state between tests: no vhosts, the
 # generated nginx.conf, no backups, sudoers drop-in present, nginx running on
-# the pristine config. Silent on success (tests call it a lot).
+# the pristine config, no certbot state but the hand-made $DOMAIN cert, and
+# pebble + pebble-challtestsrv running (a test may have stopped pebble).
+# Silent on success (tests call it a lot).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require_root
@@ -16,6 +18,19 @@ install -m 0644 "$LAB/pristine/mime.types" "$LAB/nginx/mime.types"
 install -d -m 0700 "$LAB/backups"
 find "$LAB/backups" -mindepth 1 -delete
 ensure_sudoers
+
+# certbot state (--config-dir $LE_DIR) of every lineage but $DOMAIN, whose
+# live/ cert is the lab's own. Lineage names may carry a -0001 suffix; live/
+# also holds certbot's README, which it recreates. certbot 2.1 still saves a
+# copy of every new key and CSR in keys/ and csr/: emptied too. accounts/ is
+# kept (start_acme drops it whenever a new pebble, knowing no accounts, starts).
+for d in live archive renewal keys csr; do
+  [[ -d $LE_DIR/$d ]] || continue
+  find "$LE_DIR/$d" -mindepth 1 -maxdepth 1 ! -name "$DOMAIN" ! -name "$DOMAIN.conf" -exec rm -rf -- {} +
+done
+[[ ! -d $LE_DIR/renewal-hooks/deploy ]] || find "$LE_DIR/renewal-hooks/deploy" -mindepth 1 -delete
+rm -rf -- "$LAB/www/certbot/.well-known"
+start_acme
 
 # Worker pids of the running master; a reload is done once a new one appears.
 workers() { pgrep -P "$(<"$RUN/nginx.pid")" 2>/dev/null | sort || true; }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Bring up the local lab on 127.0.0.1: an SSH target (user converge-lab,
 # passwordless sudo), a lab nginx with its own config tree, a lab CA + cert
-# laid out like Let's Encrypt, and fake Ollama/AnythingLLM backends.
+# laid out like Let's Encrypt, fake Ollama/AnythingLLM backends, and an ACME
+# test server (pebble on :14000, its DNS from pebble-challtestsrv) whose VA
+# really fetches HTTP-01 tokens through the lab nginx (:18080).
 # Idempotent: whatever already exists or runs is kept as it is.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require_root
-for bin in nginx /usr/sbin/sshd ssh-keygen openssl visudo node; do
+for bin in nginx /usr/sbin/sshd ssh-keygen openssl visudo node curl pebble pebble-challtestsrv certbot; do
   command -v "$bin" >/dev/null || die "$bin not found; run test/lab/install.sh first"
 done
 
@@ -196,6 +198,50 @@ wait_for 10 "fake backends on :$OLLAMA_PORT and :$ANYTHINGLLM_PORT" backends_up 
   die "fake backends did not come up (log: $RUN/backends.log)"
 }
 
+# ---- ACME test server (pebble + pebble-challtestsrv as its DNS) -------------------
+# pebble's HTTPS listener gets a cert from the lab CA, so clients trust it with
+# $LAB/pki/ca.pem (certbot: REQUESTS_CA_BUNDLE). Re-issued when missing or no
+# longer valid under the current CA (new CA, expiry).
+install -d -m 0700 "$PEBBLE_DIR"
+pebble_changed=
+if [[ ! -s $PEBBLE_DIR/pebble.crt || ! -s $PEBBLE_DIR/pebble.key ]] ||
+  ! openssl verify -CAfile "$LAB/pki/ca.pem" "$PEBBLE_DIR/pebble.crt" >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=converge lab pebble' \
+    -keyout "$tmp/key.pem" -out "$tmp/req.csr" 2>/dev/null || die "could not create pebble key"
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
+    'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tmp/ext"
+  openssl x509 -req -in "$tmp/req.csr" -CA "$LAB/pki/ca.pem" -CAkey "$LAB/pki/ca.key" \
+    -CAcreateserial -CAserial "$LAB/pki/ca.srl" -days 825 -sha256 -extfile "$tmp/ext" \
+    -out "$tmp/cert.pem" 2>/dev/null || die "could not sign pebble certificate"
+  install -m 0600 "$tmp/key.pem" "$PEBBLE_DIR/pebble.key"
+  install -m 0644 "$tmp/cert.pem" "$PEBBLE_DIR/pebble.crt"
+  rm -rf "$tmp"
+  pebble_changed=1
+fi
+# Keys are matched case-insensitively to pebble 2.4's Go struct fields and
+# unknown keys are silently ignored: keep the spelling of the shipped example
+# (/usr/share/doc/pebble/examples/pebble-config.json). httpPort/tlsPort are the
+# ports the VA connects to: the lab nginx's.
+pebble_changed+=$(write_if_changed "$PEBBLE_CONF" 0644 <<EOF
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:$PEBBLE_PORT",
+    "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT_PORT",
+    "certificate": "$PEBBLE_DIR/pebble.crt",
+    "privateKey": "$PEBBLE_DIR/pebble.key",
+    "httpPort": $HTTP_PORT,
+    "tlsPort": $HTTPS_PORT,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+  }
+}
+EOF
+)
+# A running pebble keeps its old config/cert; restart it on a change.
+[[ -z $pebble_changed ]] || stop_pebble
+start_acme
+
 # ---- env file + readiness -----------------------------------------------------------
 write_if_changed "$LAB/lab.env" 0644 >/dev/null <<EOF
 LAB=$LAB
@@ -205,6 +251,8 @@ HTTPS_PORT=$HTTPS_PORT
 OLLAMA_PORT=$OLLAMA_PORT
 ANYTHINGLLM_PORT=$ANYTHINGLLM_PORT
 DOMAIN=$DOMAIN
+ACME_DIR=$ACME_DIR
+PEBBLE_MGMT=$PEBBLE_MGMT
 EOF
 
 sshd_answers() { [[ $(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT && head -c 8 <&3" 2>/dev/null) == SSH-2.0* ]]; }
@@ -220,5 +268,6 @@ lab up ($LAB)
   ollama      127.0.0.1:$OLLAMA_PORT (fake)
   anythingllm 127.0.0.1:$ANYTHINGLLM_PORT (fake)
   cert        $live/fullchain.pem (CA $LAB/pki/ca.pem, $DOMAIN)
+  acme        $ACME_DIR (pebble, trust $LAB/pki/ca.pem; root: test/lab/pebble.sh root FILE)
   env         $LAB/lab.env
 EOF
