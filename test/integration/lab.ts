@@ -120,20 +120,34 @@ export function labInventory(overrides: Record<string, string | number>): string
   return file;
 }
 
-/** An HTTPS request to the lab gateway, as a client would make it. */
-export function gateway(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+export interface Target {
+  domain: string;
+  /** PEM file of the CA the gateway's certificate must chain to. */
+  ca: string;
+}
+
+export const LAB_TARGET: Target = { domain: DOMAIN, ca: join(LAB, 'pki/ca.pem') };
+
+/** An HTTPS request to a lab gateway, as a client would make it (certificate checked). */
+export function gateway(path: string, headers: Record<string, string> = {}, target: Target = LAB_TARGET): Promise<{ status: number; body: string; fingerprint: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: 18443, path, servername: DOMAIN, ca: readFileSync(join(LAB, 'pki/ca.pem')), headers: { Host: `${DOMAIN}:18443`, ...headers }, agent: false },
+      { host: '127.0.0.1', port: 18443, path, servername: target.domain, ca: readFileSync(target.ca), headers: { Host: `${target.domain}:18443`, ...headers }, agent: false },
       (res) => {
         let body = '';
+        const fingerprint = (res.socket as import('node:tls').TLSSocket).getPeerCertificate().fingerprint256;
         res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, fingerprint }));
       },
     );
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Runs a lab script (test/lab/NAME.sh) with arguments. */
+export function labScript(name: string, ...args: string[]): string {
+  return execFileSync('bash', [join(REPO, `test/lab/${name}.sh`), ...args]).toString();
 }
 
 /** What the fake Ollama received last (headers included). */
