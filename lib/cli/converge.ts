@@ -1,35 +1,21 @@
 // `converge` command line: parse, load, run, report. No deploy logic here.
-import { fileURLToPath } from 'node:url';
-import yargs from 'yargs';
 import { describeError, InputError } from '../errors.js';
-import { loadInventory } from '../inventory.js';
-import { selectHosts } from '../limit.js';
 import { runPipeline } from '../pipeline.js';
 import { exitCode, EXIT_FAILED, jsonReport, newTokenNotice, textRecap } from '../report.js';
 import { assertValidToken, redact } from '../secrets.js';
 import { SshTransport } from '../transport/ssh.js';
-
-export const DEFAULT_INVENTORY = fileURLToPath(new URL('../../../inventory/production.yml', import.meta.url));
+import { baseParser, selectedHosts } from './parser.js';
 
 export async function main(argv: string[]): Promise<number> {
-  const args = await yargs(argv)
-    .scriptName('npx zx tasks/converge.mjs')
-    .usage('$0 [options]\n\nBrings every selected proxy of the inventory to the gateway\'s desired state:\nBearer map, vhost, site link; nginx -t; reload; verify. Only what differs changes.')
-    .option('inventory', { alias: 'i', type: 'string', default: DEFAULT_INVENTORY, defaultDescription: 'inventory/production.yml', describe: 'inventory file (YAML, Ansible layout)' })
+  const args = await baseParser(
+    argv,
+    'converge.mjs',
+    "Brings every selected proxy of the inventory to the gateway's desired state:\nBearer map, vhost, site link; nginx -t; reload; verify. Only what differs changes.",
+  )
     .option('check', { type: 'boolean', default: false, describe: 'dry run: show what would change, touch nothing (exit 2 if something would)' })
     .option('diff', { type: 'boolean', default: false, describe: 'show unified diffs of the changes (secrets redacted)' })
-    .option('json', { type: 'boolean', default: false, describe: 'print one JSON report on stdout; progress goes to stderr' })
-    .option('limit', { alias: 'l', type: 'string', describe: 'hosts or groups to run on: names, globs, a,b lists, !exclusions' })
     .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'how many hosts to run at once' })
     .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else the one on the host, else a new one shown once.')
-    .strict()
-    .help()
-    .alias('help', 'h')
-    .version(false)
-    .wrap(Math.min(100, process.stdout.columns || 100))
-    .fail((msg, err) => {
-      throw new InputError(err?.message ?? msg, { hint: 'see --help' });
-    })
     .parseAsync();
 
   const mode = args.check ? 'check' : 'apply';
@@ -38,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (!Number.isInteger(args.forks) || args.forks < 1) throw new InputError(`--forks must be a positive integer, got ${args.forks}`);
     if (envToken) assertValidToken(envToken, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
-    const hosts = selectHosts(loadInventory(args.inventory), args.limit);
+    const hosts = selectedHosts(args);
     const progress = args.json ? process.stderr : process.stdout;
     const result = await runPipeline(hosts, {
       mode,
