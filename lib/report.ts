@@ -25,6 +25,7 @@ export function jsonReport(mode: Mode, outcomes: HostOutcome[], secrets: string[
       ...(o.rollbackError ? { rollback_error: describeError(o.rollbackError) } : {}),
       notes: o.notes,
       probes: o.probes,
+      findings: o.findings,
     })),
   };
   return redact(JSON.stringify(doc, null, 2), secrets);
@@ -43,6 +44,7 @@ export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[]
       detail.push(`  ${mode === 'check' ? 'would ' : ''}${c.action} ${c.path}: ${c.reasons.join('; ')}`);
       if (withDiff) detail.push(c.diff.replace(/^/gm, '    '));
     }
+    for (const f of o.findings) detail.push(`  drift ${f.path}: ${f.reason}`);
     for (const note of o.notes) detail.push(`  note: ${note}`);
     if (o.error) detail.push(labelled('  error: ', describeError(o.error)));
     if (o.rollbackError) detail.push(`  ROLLBACK FAILED — the host needs a human:\n${describeError(o.rollbackError).replace(/^/gm, '    ')}`);

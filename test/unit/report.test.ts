@@ -10,7 +10,7 @@ const TOKEN = 'c0ffee'.repeat(11); // 66 chars
 const OTHER = 'beef'.repeat(16);
 
 function outcome(host: string, status: Status, extra: Partial<HostOutcome> = {}): HostOutcome {
-  return { host, status, changes: [], notes: [], probes: [], ...extra };
+  return { host, status, changes: [], notes: [], probes: [], findings: [], ...extra };
 }
 
 /** A change whose diff deliberately carries the raw token (as a careless caller might). */
