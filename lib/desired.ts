@@ -56,9 +56,9 @@ export function mapBucketSize(token: string): number {
   return size;
 }
 
-export function renderMaps(token: string, flags: MapsFlags): string {
+export function renderMaps(token: string, flags: MapsFlags, dir: string | null = null): string {
   return render(
-    readTemplate('nginx/ia-enso-http-maps.conf'),
+    readTemplate('nginx/ia-enso-http-maps.conf', dir),
     { BEARER_TOKEN: token, BEARER_TOKEN_REGEX: tokenRegex(token), MAP_HASH_BUCKET_SIZE: mapBucketSize(token) },
     { websocket_map: flags.websocketMap, bucket_size: flags.bucketSize && flags.hashKey, hash_key: flags.hashKey, regex_key: !flags.hashKey },
     'templates/nginx/ia-enso-http-maps.conf',
@@ -82,12 +82,12 @@ export function siteValues(v: HostVars): Record<string, string | number> {
 }
 
 export function renderSite(v: HostVars): string {
-  return render(readTemplate('nginx/site.conf'), siteValues(v), {}, 'templates/nginx/site.conf');
+  return render(readTemplate('nginx/site.conf', v.templates_dir), siteValues(v), {}, 'templates/nginx/site.conf');
 }
 
 /** The site served while the first certificate is obtained: port 80 and the ACME webroot only. */
 export function renderHttpOnlySite(v: HostVars): string {
-  return render(readTemplate('nginx/site-http-only.conf'), siteValues(v), {}, 'templates/nginx/site-http-only.conf');
+  return render(readTemplate('nginx/site-http-only.conf', v.templates_dir), siteValues(v), {}, 'templates/nginx/site-http-only.conf');
 }
 
 export function liveDir(v: HostVars): string {
@@ -101,7 +101,7 @@ export function deployHookPath(v: HostVars): string {
 
 export function renderDeployHook(v: HostVars): string {
   return render(
-    readTemplate('certbot/deploy-hook.sh'),
+    readTemplate('certbot/deploy-hook.sh', v.templates_dir),
     { DOMAIN: v.domain, NGINX_COMMAND: v.nginx_command, NGINX_RELOAD_COMMAND: v.nginx_reload_command },
     {},
     'templates/certbot/deploy-hook.sh',
@@ -111,7 +111,7 @@ export function renderDeployHook(v: HostVars): string {
 export function desiredFiles(v: HostVars, opts: DesiredOptions): FileSpec[] {
   return [
     { stage: 'tls', path: deployHookPath(v), content: renderDeployHook(v), mode: 0o755, owner: 'root', group: 'root', outsideNginx: true },
-    { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts), mode: 0o640, owner: 'root', group: 'root', secret: true },
+    { stage: 'maps', path: mapsPath(v), content: renderMaps(opts.token, opts, v.templates_dir), mode: 0o640, owner: 'root', group: 'root', secret: true },
     { stage: 'vhost', path: sitePath(v), content: renderSite(v), mode: 0o644, owner: 'root', group: 'root' },
     { stage: 'enable', path: siteLinkPath(v), linkTo: sitePath(v), mode: 0o777, owner: 'root', group: 'root' },
   ];

@@ -18,7 +18,32 @@ export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestRe
   return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
 }
 
-export async function reload(r: Remote, command: string): Promise<void> {
+/** PIDs of nginx workers serving the current config (not those winding down after a reload). */
+export async function workerPids(r: Remote): Promise<string[]> {
+  const res = await sudoRun(r, "ps -eo pid=,args= | awk '$2 == \"nginx:\" && $3 == \"worker\" && $4 == \"process\" && NF == 4 { print $1 }'");
+  return res.stdout.toString('utf8').split('\n').filter(Boolean);
+}
+
+const RELOAD_WAIT_MS = 10_000;
+
+/**
+ * Reloads and waits until no worker of the old config serves any more: a
+ * reload returns before the new workers take over, and probes must see the
+ * new config. False if that did not happen within RELOAD_WAIT_MS.
+ */
+export async function reload(r: Remote, command: string): Promise<boolean> {
+  const before = new Set(await workerPids(r));
+  await sendReload(r, command);
+  const deadline = Date.now() + RELOAD_WAIT_MS;
+  while (Date.now() < deadline) {
+    const now = await workerPids(r);
+    if (now.length > 0 && !now.some((p) => before.has(p))) return true;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  return false;
+}
+
+async function sendReload(r: Remote, command: string): Promise<void> {
   try {
     await sudoOk(r, `reloading nginx (${command})`, 'eval "$1"', [command]);
   } catch (err) {

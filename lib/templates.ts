@@ -2,12 +2,20 @@
 // sections. Rendering refuses to leave a marker behind: a typo in a template
 // must fail here, not as a confusing `nginx -t` error on a proxy.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InputError } from './errors.js';
 
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
 
-export function readTemplate(name: string): string {
-  return readFileSync(TEMPLATE_DIR + name, 'utf8');
+/** A template from `dir` (an operator's customised copy) or the built-in ones. */
+export function readTemplate(name: string, dir: string | null = null): string {
+  const path = dir ? join(dir, name) : TEMPLATE_DIR + name;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read the template: ${(err as Error).message}`, { where: path, hint: 'check templates_dir: it must hold the same files as templates/' });
+  }
 }
 
 export type Values = Record<string, string | number>;

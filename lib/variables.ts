@@ -30,6 +30,7 @@ export interface HostVars {
   acme_server: string | null;
   acme_ca_bundle: string | null;
   backup_dir: string;
+  templates_dir: string | null;
   verify_address: string | null;
   verify_ca: string | null;
 }
@@ -71,6 +72,7 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   acme_server: { kind: 'url', default: null, doc: "ACME directory URL (certbot's default: Let's Encrypt production)" },
   acme_ca_bundle: { kind: 'path', default: null, doc: 'CA bundle on the proxy trusted for a private or test ACME server' },
   backup_dir: { kind: 'path', default: '/var/backups/converge', doc: 'where replaced files are kept (outside nginx)' },
+  templates_dir: { kind: 'path', default: null, doc: "templates to render, on this machine (default: the repository's templates/)" },
   verify_address: { kind: 'ip', default: null, doc: 'address to probe instead of resolving the domain' },
   verify_ca: { kind: 'path', default: null, doc: 'PEM CA file (local) to trust when probing' },
 };

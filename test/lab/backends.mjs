@@ -82,6 +82,12 @@ async function ollama(req, res) {
   ollamaLog.record(req, body);
   const path = req.url.split('?')[0];
 
+  // The gateway must clear Authorization: a leaked Bearer token is refused
+  // here, so a vhost that forwards it fails the gateway's own verify probes.
+  if (req.headers.authorization !== undefined) {
+    return json(res, 403, { error: 'unexpected Authorization header: the gateway forwarded the client token' });
+  }
+
   if (req.method === 'GET' && path === '/v1/models') {
     return json(res, 200, {
       object: 'list',

@@ -48,7 +48,7 @@ for (const [mode, statuses, code] of exitCases) {
 
 test('jsonReport: documented shape', () => {
   const change = leakyChange();
-  const probe = { name: 'GET https://gw/ollama/ no token', ok: true, expected: 401, status: 401, ms: 12 };
+  const probe = { id: 'gate-anonymous' as const, name: 'GET https://gw/ollama/ no token', ok: true, expected: '401', status: 401, ms: 12 };
   const doc = JSON.parse(
     jsonReport('check', [outcome('a', 'drift', { changes: [change], notes: ['n1'], probes: [probe] }), outcome('b', 'ok')], []),
   );

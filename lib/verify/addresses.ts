@@ -1,0 +1,28 @@
+// Cursor refuses base URLs that resolve to private addresses (ssrf_blocked):
+// say so when the domain does, from where converge runs.
+import { lookup } from 'node:dns/promises';
+import { isIPv4 } from 'node:net';
+
+/** RFC 1918, loopback, link-local, CGNAT and their IPv6 counterparts (ULA, ::1, fe80::/10). */
+export function isPrivateAddress(ip: string): boolean {
+  if (isIPv4(ip)) {
+    const [a, b] = ip.split('.').map(Number);
+    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127) || a === 0;
+  }
+  const v6 = ip.toLowerCase();
+  if (v6.startsWith('::ffff:')) return isPrivateAddress(v6.slice(7));
+  return v6 === '::1' || v6 === '::' || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6);
+}
+
+export interface Resolution {
+  addresses: string[];
+  error?: string;
+}
+
+export async function resolveDomain(domain: string): Promise<Resolution> {
+  try {
+    return { addresses: (await lookup(domain, { all: true })).map((a) => a.address) };
+  } catch (err) {
+    return { addresses: [], error: (err as NodeJS.ErrnoException).code ?? (err as Error).message };
+  }
+}

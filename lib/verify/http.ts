@@ -1,0 +1,124 @@
+// Requests to the gateway as its clients make them: real TLS (trusting
+// verify_ca when set), connecting to verify_address when set, like curl --resolve.
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { HostVars } from '../variables.js';
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface RequestSpec {
+  scheme: 'http' | 'https';
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+const TIMEOUT_MS = 10_000;
+const MAX_BODY = 64 * 1024;
+
+function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
+  const port = spec.scheme === 'https' ? v.https_port : v.http_port;
+  const standard = spec.scheme === 'https' ? 443 : 80;
+  return {
+    host: v.verify_address ?? v.domain,
+    port,
+    path: spec.path,
+    method: spec.method ?? 'GET',
+    servername: v.domain,
+    ca,
+    headers: { Host: port === standard ? v.domain : `${v.domain}:${port}`, ...spec.headers },
+    timeout: TIMEOUT_MS,
+    agent: false as const,
+  };
+}
+
+function send(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
+  const make = spec.scheme === 'https' ? httpsRequest : httpRequest;
+  return make(options(v, spec, ca));
+}
+
+/** One request; the body is read (capped). */
+export function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = send(v, spec, ca);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        if (body.length < MAX_BODY) body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
+    req.on('error', reject);
+    req.end(spec.body);
+  });
+}
+
+export interface StreamTiming {
+  status: number;
+  events: number;
+  /** Separate network reads that carried events: 1 means everything arrived at once. */
+  bursts: number;
+  firstEventMs: number | null;
+  endMs: number;
+  done: boolean;
+}
+
+/** A streamed (server-sent events) request, timing when events arrive. */
+export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<StreamTiming> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = send(v, spec, ca);
+    req.on('response', (res) => {
+      const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false };
+      let lastBurstAt = -Infinity;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        const events = chunk.split('\n').filter((l) => l.startsWith('data:'));
+        if (events.length === 0) return;
+        const now = performance.now() - t0;
+        timing.firstEventMs ??= Math.round(now);
+        timing.events += events.length;
+        // Reads closer than 50 ms apart are one burst (TCP may split a flush).
+        if (now - lastBurstAt > 50) timing.bursts++;
+        lastBurstAt = now;
+        if (events.some((e) => e.trim() === 'data: [DONE]')) timing.done = true;
+      });
+      res.on('end', () => resolve({ ...timing, endMs: Math.round(performance.now() - t0) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`stream stalled for ${TIMEOUT_MS / 1000}s`)));
+    req.on('error', reject);
+    req.end(spec.body);
+  });
+}
+
+/** A websocket upgrade: resolves with 101 on success, else the status given instead. */
+export function upgradeStatus(v: HostVars, path: string, ca?: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = send(v, {
+      scheme: 'https',
+      path,
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
+    }, ca);
+    req.on('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 101);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,140 @@
+// The gateway contract, probe by probe, as Cursor and AnythingLLM users see it.
+// The token only ever travels in a request header.
+import { randomBytes } from 'node:crypto';
+import type { HostVars } from '../variables.js';
+import { isPrivateAddress, resolveDomain } from './addresses.js';
+import { fetchReply, fetchStream, upgradeStatus, type Reply } from './http.js';
+
+export type ProbeId =
+  | 'gate-anonymous' | 'gate-wrong-token' | 'models' | 'tags' | 'stream'
+  | 'anythingllm' | 'anythingllm-redirect' | 'websocket' | 'http-redirect' | 'acme-webroot' | 'public-dns';
+
+export interface ProbeResult {
+  id: ProbeId;
+  name: string;
+  ok: boolean;
+  /** A warning never fails the run. */
+  warning?: boolean;
+  expected: string;
+  status: number | null;
+  /** What was seen beyond the status (redact before showing: it may quote a body). */
+  detail?: string;
+  /** A transport error (refused, TLS, timeout), with Node's error code. */
+  error?: string;
+  ms: number;
+}
+
+export interface ProbeContext {
+  vars: HostVars;
+  token: string;
+  ca?: Buffer;
+  /** Writes an ACME challenge file on the host; returns its removal. */
+  placeChallenge?: (name: string, content: string) => Promise<() => Promise<void>>;
+}
+
+type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail'>;
+
+async function timed(id: ProbeId, name: string, expected: string, run: () => Promise<Outcome>): Promise<ProbeResult> {
+  const t0 = performance.now();
+  try {
+    const r = await run();
+    return { id, name, expected, ...r, ms: Math.round(performance.now() - t0) };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return { id, name, expected, ok: false, status: null, error: e.code ? `${e.code}: ${e.message}` : e.message, ms: Math.round(performance.now() - t0) };
+  }
+}
+
+function jsonList(reply: Reply, key: string): boolean {
+  try {
+    return Array.isArray(JSON.parse(reply.body)[key]);
+  } catch {
+    return false;
+  }
+}
+
+const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
+
+export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
+  const { vars: v, token, ca } = ctx;
+  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers }, ca);
+  const wrong = randomBytes(32).toString('hex');
+  let model = 'llama3';
+
+  const models = await timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async () => {
+    const r = await https('/ollama/v1/models', bearer(token));
+    if (r.status === 200 && jsonList(r, 'data')) model = JSON.parse(r.body).data[0]?.id ?? model;
+    return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
+  });
+
+  const others = await Promise.all([
+    timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async () => {
+      const r = await https('/ollama/v1/models');
+      return { ok: r.status === 401, status: r.status };
+    }),
+    timed('gate-wrong-token', 'GET /ollama/v1/models with a wrong token', '401', async () => {
+      const r = await https('/ollama/v1/models', bearer(wrong));
+      return { ok: r.status === 401, status: r.status };
+    }),
+    timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async () => {
+      const r = await https('/ollama/api/tags', bearer(token));
+      return { ok: r.status === 200 && jsonList(r, 'models'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
+    }),
+    timed('stream', 'POST /ollama/v1/chat/completions, stream: true', '200, events arriving while the backend streams, [DONE]', async () => {
+      const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
+      const s = await fetchStream(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body }, ca);
+      const streamed = s.events >= 2 && s.bursts >= 2;
+      return {
+        ok: s.status === 200 && streamed && s.done,
+        status: s.status,
+        detail: `${s.events} events in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`,
+      };
+    }),
+    timed('anythingllm', 'GET /anythingllm/', '200', async () => {
+      const r = await https('/anythingllm/');
+      return { ok: r.status === 200, status: r.status };
+    }),
+    timed('anythingllm-redirect', 'GET /anythingllm', '301 -> /anythingllm/', async () => {
+      const r = await https('/anythingllm');
+      const to = String(r.headers.location ?? '');
+      return { ok: r.status === 301 && /\/anythingllm\/$/.test(to), status: r.status, detail: to ? `Location: ${to}` : undefined };
+    }),
+    timed('websocket', 'websocket upgrade under /anythingllm/', '101', async () => {
+      const status = await upgradeStatus(v, '/anythingllm/api/agent-invocation/converge-probe', ca);
+      return { ok: status === 101, status };
+    }),
+    timed('http-redirect', `GET http://${v.domain}:${v.http_port}/ollama/v1/models`, '301 -> https', async () => {
+      const r = await fetchReply(v, { scheme: 'http', path: '/ollama/v1/models' }, ca);
+      const to = String(r.headers.location ?? '');
+      return { ok: r.status === 301 && to.startsWith(`https://${v.domain}`), status: r.status, detail: to ? `Location: ${to}` : undefined };
+    }),
+    acmeProbe(ctx),
+    publicDnsProbe(v),
+  ]);
+  return [models, ...others];
+}
+
+async function acmeProbe(ctx: ProbeContext): Promise<ProbeResult> {
+  const name = `converge-probe-${randomBytes(8).toString('hex')}`;
+  const content = randomBytes(16).toString('hex');
+  return timed('acme-webroot', 'GET /.well-known/acme-challenge/<probe> over HTTP', `200 + the probe file from ${ctx.vars.certbot_webroot}`, async () => {
+    if (!ctx.placeChallenge) return { ok: true, status: null, detail: 'skipped: no connection to the host to place the probe file' };
+    const remove = await ctx.placeChallenge(name, content);
+    try {
+      const r = await fetchReply(ctx.vars, { scheme: 'http', path: `/.well-known/acme-challenge/${name}` }, ctx.ca);
+      return { ok: r.status === 200 && r.body.trim() === content, status: r.status, detail: r.status === 200 && r.body.trim() !== content ? 'served, but not the probe file' : undefined };
+    } finally {
+      await remove();
+    }
+  });
+}
+
+async function publicDnsProbe(v: HostVars): Promise<ProbeResult> {
+  const t0 = performance.now();
+  const res = await resolveDomain(v.domain);
+  const priv = res.addresses.filter(isPrivateAddress);
+  const base = { id: 'public-dns' as const, name: `${v.domain} resolves to a public address`, expected: 'public addresses only', status: null, warning: true, ms: Math.round(performance.now() - t0) };
+  if (res.error) return { ...base, ok: false, detail: `does not resolve from here (${res.error})` };
+  if (priv.length > 0) return { ...base, ok: false, detail: `resolves to ${priv.join(', ')}: Cursor refuses private, loopback and link-local addresses (ssrf_blocked)` };
+  return { ...base, ok: true, detail: res.addresses.join(', ') };
+}
