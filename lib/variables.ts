@@ -33,10 +33,11 @@ export interface HostVars {
   templates_dir: string | null;
   verify_address: string | null;
   verify_ca: string | null;
+  cert_warn_days: number;
 }
 
 export type VarName = keyof HostVars;
-type Kind = 'string' | 'port' | 'ip' | 'hostname' | 'path' | 'jump' | 'command' | 'email' | 'url';
+type Kind = 'string' | 'port' | 'count' | 'ip' | 'hostname' | 'path' | 'jump' | 'command' | 'email' | 'url';
 
 interface VarSpec {
   kind: Kind;
@@ -75,6 +76,7 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   templates_dir: { kind: 'path', default: null, doc: "templates to render, on this machine (default: the repository's templates/)" },
   verify_address: { kind: 'ip', default: null, doc: 'address to probe instead of resolving the domain' },
   verify_ca: { kind: 'path', default: null, doc: 'PEM CA file (local) to trust when probing' },
+  cert_warn_days: { kind: 'count', default: 21, doc: 'a drift check reports a certificate expiring within this many days' },
 };
 
 export const VAR_NAMES = Object.keys(VARIABLES) as VarName[];
@@ -91,6 +93,10 @@ export function valueProblem(name: VarName, value: unknown): string | null {
     case 'port': {
       const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
       return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 65535 ? null : `must be a port number (1-65535), got ${JSON.stringify(value)}`;
+    }
+    case 'count': {
+      const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+      return Number.isInteger(n) && (n as number) >= 0 ? null : `must be a whole number (0 or more), got ${JSON.stringify(value)}`;
     }
     case 'ip':
       return typeof value === 'string' && isIP(value) !== 0 ? null : `must be an IPv4 or IPv6 address, got ${JSON.stringify(value)}`;
@@ -126,7 +132,7 @@ export function parseJump(value: string): Jump | null {
 /** Turns a checked raw value into its typed form. */
 export function coerce(name: VarName, value: unknown): string | number | null {
   if (value === null || value === undefined || value === '') return null;
-  return VARIABLES[name].kind === 'port' ? Number(value) : String(value);
+  return VARIABLES[name].kind === 'port' || VARIABLES[name].kind === 'count' ? Number(value) : String(value);
 }
 
 export function defaultFor(name: VarName, host: string): string | number | null {
