@@ -25,6 +25,7 @@ export function jsonReport(mode: Mode, outcomes: HostOutcome[], secrets: string[
       ...(o.rollbackError ? { rollback_error: describeError(o.rollbackError) } : {}),
       notes: o.notes,
       probes: o.probes,
+      ...(o.probesAfterRollback ? { probes_after_rollback: o.probesAfterRollback } : {}),
       findings: o.findings,
     })),
   };

@@ -24,13 +24,13 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `zx tasks/converge.mjs` as a user would, without a TTY. */
-export function converge(args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+/** Runs `zx tasks/<task>` (converge.mjs by default) as a user would, without a TTY. */
+export function converge(args: string[], env: Record<string, string | undefined> = {}, task = 'converge.mjs'): Promise<RunResult> {
   const zx = join(REPO, 'node_modules/.bin/zx');
   const fullEnv: NodeJS.ProcessEnv = { ...process.env, IA_ENSO_OLLAMA_BEARER_TOKEN: undefined, CI: 'true', ...env };
   for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
   return new Promise((resolve) => {
-    execFile(zx, [join(REPO, 'tasks/converge.mjs'), ...args], { env: fullEnv, cwd: REPO, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(zx, [join(REPO, 'tasks', task), ...args], { env: fullEnv, cwd: REPO, timeout: 120_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 99) : 0;
       resolve({ code, stdout, stderr });
     });

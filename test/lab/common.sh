@@ -4,6 +4,11 @@
 # Keeping paths and "is it running?" logic in one place stops up/down/reset
 # from drifting apart.
 
+# Daemons started from here (nginx, sshd, backends, pebble) must not inherit
+# a descriptor of the caller: under `flock FILE cmd` they would hold the lab
+# lock for ever and every later locked run would wait.
+exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&-
+
 LAB="${CONVERGE_LAB:-/var/lib/converge-lab}" # override only for experiments
 LAB_USER=converge-lab
 LAB_HOME=/home/converge-lab

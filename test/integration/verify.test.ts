@@ -1,0 +1,131 @@
+// The gateway contract probe by probe, each failure for its own reason, and
+// the health gate that rolls back a change that breaks the gateway.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compare, converge, LAB, LAB_INVENTORY, labInventory, labScript, lastOllamaRequest, REPO, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
+
+const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
+
+interface Probe {
+  id: string;
+  ok: boolean;
+  warning?: boolean;
+  status: number | null;
+}
+
+/** An inventory whose site template is the built-in one with `edit` applied. */
+function brokenTemplate(edit: (site: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-templates-'));
+  cpSync(join(REPO, 'templates'), dir, { recursive: true });
+  const site = join(dir, 'nginx/site.conf');
+  const before = readFileSync(site, 'utf8');
+  const after = edit(before);
+  assert.is.not(after, before, 'the fixture really changes the template');
+  writeFileSync(site, after);
+  return labInventory({ templates_dir: dir });
+}
+
+async function verify(args: string[] = []) {
+  const run = await converge(['-i', LAB_INVENTORY, ...args], ENV, 'verify.mjs');
+  return { ...run, doc: args.includes('--json') ? JSON.parse(run.stdout) : null };
+}
+
+const probe = (probes: Probe[], id: string) => probes.find((p) => p.id === id)!;
+
+/** Stops the fake Ollama and AnythingLLM (test/lab/up.sh starts them again). */
+function stopBackends(): void {
+  const pidFile = join(LAB, 'run/backends.pid');
+  process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 0);
+      execFileSync('sleep', ['0.1']);
+    } catch {
+      return;
+    }
+  }
+}
+
+test.before(async () => {
+  resetLab();
+  const run = await converge(['-i', LAB_INVENTORY], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+});
+
+test('every probe passes on a converged gateway; the token is never printed', async () => {
+  const run = await verify(['--json']);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const probes: Probe[] = run.doc.hosts[0].probes;
+  const ids = ['models', 'gate-anonymous', 'gate-wrong-token', 'tags', 'stream', 'anythingllm', 'anythingllm-redirect', 'websocket', 'http-redirect', 'acme-webroot', 'public-dns'];
+  assert.equal(probes.map((p) => p.id).sort(), [...ids].sort());
+  for (const p of probes) assert.ok(p.ok || p.warning, `${p.id}: ${JSON.stringify(p)}`);
+  assert.is(probe(probes, 'websocket').status, 101);
+  // The lab name resolves nowhere: a warning, not a failure.
+  assert.is(probe(probes, 'public-dns').warning, true);
+  assert.not.ok(run.stdout.includes(TOKEN) || run.stderr.includes(TOKEN));
+  const text = await verify();
+  assert.match(text.stdout, /pass\s+200\s+\d+ ms\s+POST \/ollama\/v1\/chat\/completions, stream: true \(6 events in [2-9] burst/);
+  assert.not.ok(text.stdout.includes(TOKEN));
+  assert.not.ok('authorization' in (await lastOllamaRequest()).headers);
+});
+
+test('a stopped backend: 502 diagnosed from the proxy, the new config kept, exit 1', async () => {
+  // An out-of-band edit, so the run changes (and reloads) something.
+  writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# hand edit\n');
+  stopBackends();
+  try {
+    const run = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+    assert.is(run.code, 1, run.stdout);
+    const host = JSON.parse(run.stdout).hosts[0];
+    assert.match(host.error, /the backend does not answer from the proxy \(.*\): the configuration is kept/);
+    assert.match(host.error, /Ollama at 127\.0\.0\.1:31434 does not answer from the proxy/);
+    assert.is(probe(host.probes, 'models').status, 502);
+    assert.not.match(readFileSync(SITE, 'utf8'), /# hand edit/, 'the converged vhost stays');
+    const standalone = await verify();
+    assert.is(standalone.code, 1);
+    assert.match(standalone.stdout, /AnythingLLM at 127\.0\.0\.1:33001 does not answer from the proxy/);
+  } finally {
+    labScript('up');
+  }
+});
+
+for (const [name, edit, expectation] of [
+  ['forgets to clear Authorization', (s: string) => s.replace('proxy_set_header Authorization "";', ''), /passes the Bearer token to Ollama/],
+  ['opens the gate', (s: string) => s.replace(/if \(\$ia_enso_ollama_authorized = 0\) \{[^}]*\}/, ''), /the gate is open/],
+] as const) {
+  test(`a template that ${name}: the health gate rolls the change back`, async () => {
+    resetLab();
+    assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
+    const before = snapshot();
+    const pids = workerPids();
+    const run = await converge(['-i', brokenTemplate(edit), '--json'], ENV);
+    assert.is(run.code, 1, run.stdout);
+    const host = JSON.parse(run.stdout).hosts[0];
+    assert.match(host.error, /the change was rolled back/);
+    assert.match(host.error, expectation);
+    assert.ok(host.notes.some((n: string) => /rolled back: .*reloaded again with the restored files/.test(n)), host.notes.join('\n'));
+    assert.ok(host.probes_after_rollback.every((p: Probe) => p.ok || p.warning), 'the probes pass again after the rollback');
+    assert.equal(compare(before, snapshot()), [], 'files byte-identical to before the run');
+    assert.is.not(workerPids(), pids, 'reloaded twice: new workers run the restored files');
+    assert.not.ok(run.stdout.includes(TOKEN) || run.stderr.includes(TOKEN));
+  });
+}
+
+test('a template that buffers: the streaming probe fails and says why (no rollback: routes work)', async () => {
+  resetLab();
+  const run = await converge(['-i', brokenTemplate((s) => s.replace('proxy_buffering off;', 'proxy_buffering on;')), '--json'], ENV);
+  assert.is(run.code, 1, run.stdout);
+  const host = JSON.parse(run.stdout).hosts[0];
+  const stream = probe(host.probes, 'stream');
+  assert.not.ok(stream.ok);
+  assert.is(stream.status, 200);
+  assert.match(host.error, /the proxy buffers/);
+  assert.match(readFileSync(SITE, 'utf8'), /proxy_buffering on;/, 'kept: only the gate and routes trigger a rollback');
+  resetLab();
+});
+
+test.run();
