@@ -203,7 +203,9 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   const cert = certificatePaths(v);
   const haveCert = Boolean(facts.exists.get(cert.chain) && facts.exists.get(cert.key));
   const certFiles = haveCert ? [cert.chain, cert.key] : [];
-  const pid = facts.dump.code === 0 ? pidDirective(facts.dump.text) : null;
+  // A dump that failed says nothing: nginx.conf itself usually holds the pid directive.
+  const conf = facts.files.get(v.nginx_conf)?.content?.toString('utf8') ?? '';
+  const pid = (facts.dump.code === 0 ? pidDirective(facts.dump.text) : null) ?? pidDirective(conf);
   const res = await sudoRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles]);
   let answer: InspectFacts;
   try {
