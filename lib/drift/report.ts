@@ -3,7 +3,7 @@
 // Every text leaving here passes through redact().
 import { describeError } from '../errors.js';
 import type { HostOutcome } from '../hostrun.js';
-import type { Change } from '../plan.js';
+import type { Action, Change } from '../plan.js';
 import { redact } from '../secrets.js';
 
 export type DriftStatus = 'ok' | 'drift' | 'failed' | 'unreachable';
@@ -11,7 +11,7 @@ export type DriftStatus = 'ok' | 'drift' | 'failed' | 'unreachable';
 export interface DriftEntry {
   path: string;
   /** What converge would do; "none": converge does not repair it (the reason says what to do). */
-  action: 'create' | 'update' | 'replace' | 'none';
+  action: Action | 'none';
   reasons: string[];
   /** Unified diff, secrets redacted (empty for findings). */
   diff: string;
