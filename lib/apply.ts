@@ -45,7 +45,10 @@ if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
 fi
 mkdir -p -- "\${path%/*}"
 rm -f -- "$tmp"
-if [ "$4" = link ]; then
+if [ "$4" = absent ]; then
+  rm -f -- "$path"
+  exit 0
+elif [ "$4" = link ]; then
   ln -s -- "$7" "$tmp"
 else
   (umask 077; cat > "$tmp")
@@ -63,13 +66,13 @@ export async function applyChange(r: Remote, journal: Journal, change: Change, c
   const entry: JournalEntry = known ?? { path: spec.path, before, backup };
   // Journal first: if the write dies half-way, rollback still restores the path.
   if (!known) journal.entries.push(entry);
-  const isLink = spec.linkTo !== undefined;
+  const kind = spec.absent ? 'absent' : spec.linkTo !== undefined ? 'link' : 'file';
   await sudoOk(
     r,
-    `writing ${spec.path}`,
+    `${spec.absent ? 'removing' : 'writing'} ${spec.path}`,
     WRITE,
-    [spec.path, tempPathFor(spec.path), entry.backup ?? '', isLink ? 'link' : 'file', spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? ''],
-    isLink ? undefined : (content ?? spec.content),
+    [spec.path, tempPathFor(spec.path), entry.backup ?? '', kind, spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? ''],
+    kind === 'file' ? (content ?? spec.content) : undefined,
   );
 }
 

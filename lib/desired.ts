@@ -21,6 +21,8 @@ export interface FileSpec {
   outsideNginx?: boolean;
   /** Not a file converge writes: the certificate certbot obtains in the tls stage. */
   certificate?: boolean;
+  /** The path must not exist (restoring a run that created it). */
+  absent?: boolean;
 }
 
 /** Parts of the maps file that another loaded file may already provide. */

@@ -57,6 +57,9 @@ export class ValidationError extends ConvergeError {}
 /** The gateway does not answer as its clients need. */
 export class VerifyError extends ConvergeError {}
 
+/** The operator interrupted the run. */
+export class InterruptedError extends ConvergeError {}
+
 /** Undoing a failed run failed too: the host needs a human. Reported apart. */
 export class RollbackError extends ConvergeError {
   readonly cause: unknown;

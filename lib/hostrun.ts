@@ -4,7 +4,10 @@
 import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
-import { ConnectionError, ConvergeError, RollbackError, ValidationError, VerifyError } from './errors.js';
+import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
+import { acquireLock, LOCK_PATH, releaseLock } from './lock.js';
+import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backups.js';
+import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
 import { filesDefiningMapVar, gather, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
@@ -13,6 +16,7 @@ import { makePlan, planFile, isChange, type Change, type Plan } from './plan.js'
 import { checkHost } from './preflight.js';
 import type { Remote } from './remote.js';
 import { generateToken } from './secrets.js';
+import { localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
@@ -38,8 +42,18 @@ export interface Finding {
 
 export interface RunOptions {
   mode: Mode;
-  /** IA_ENSO_OLLAMA_BEARER_TOKEN, already validated. */
+  /** Superseded: HostRun reads IA_ENSO_OLLAMA_BEARER_TOKEN itself (see lib/token.ts). */
   envToken?: string;
+  /** Replace the deployed token (with the local one if set, else a new one). */
+  rotateToken?: boolean;
+  /** Seconds to wait for another run's lock on a host (apply mode). */
+  lockTimeout?: number;
+  /** What the lock says is running, e.g. the command line. */
+  command?: string;
+  /** Aborted on Ctrl-C: the run stops at the next step and rolls back. */
+  signal?: AbortSignal;
+  /** tasks/rollback.mjs: converge to a kept backup run (null: the latest) instead of the templates. */
+  restore?: { run: string | null };
   connect: (host: HostConfig) => Promise<Transport>;
   /** Extra checks on the same connection after preflight (check mode only); findings count as drift. */
   inspect?: (remote: Remote, host: HostConfig, facts: HostFacts) => Promise<Finding[]>;
@@ -72,8 +86,18 @@ export class HostRun {
   private baseline: TestResult | null = null;
   private scratch: TestResult | null = null;
   private reloaded = false;
+  private locked = false;
+  private readonly started = new Date().toISOString();
+  /** In restore mode, the files of the chosen backup run. */
+  private restoring: FileSpec[] | null = null;
+
+  /** From the environment or bearer_token_file: read and checked before any connection. */
+  private readonly local: LocalToken | null;
+  /** The token being replaced by --rotate-token: it must stop working. */
+  private retired: string | null = null;
 
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
+    this.local = localToken(host, process.env);
     this.outcome = { host: host.name, status: 'ok', changes: [], notes: [], probes: [], findings: [] };
     this.journal = { backupDir: `${host.vars.backup_dir}/${runStamp()}`, entries: [] };
   }
@@ -85,7 +109,7 @@ export class HostRun {
   /** Every secret this run knows of, for redaction. */
   get secrets(): string[] {
     const deployed = deployedTokens(this.facts?.files.get(mapsPath(this.vars)));
-    return [this.token, this.opts.envToken ?? '', ...deployed].filter(Boolean);
+    return [this.token, this.local?.value ?? '', ...deployed].filter(Boolean);
   }
 
   private get r(): Remote {
@@ -101,8 +125,19 @@ export class HostRun {
       if (err instanceof ConnectionError) this.outcome.status = 'unreachable';
       throw err;
     }
+    if (this.opts.mode === 'apply') {
+      // Before gathering: what we plan from must not change under us.
+      const note = await acquireLock(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0);
+      this.locked = true;
+      if (note) this.outcome.notes.push(note);
+    }
+    if (this.opts.restore) {
+      const m = await chooseBackup(this.r, v, this.opts.restore.run);
+      this.restoring = await restoreSpecs(this.r, v, m);
+      this.outcome.notes.push(`restoring backup run ${m.run} (the state before \`${m.command}\` of ${m.started})`);
+    }
     const cert = certificatePaths(v);
-    const paths = [deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf];
+    const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, ...(this.restoring ?? []).map((s) => s.path)])];
     this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key]);
     checkHost(this.host.name, v, this.facts);
     this.chooseToken();
@@ -110,7 +145,7 @@ export class HostRun {
     this.flags.websocketMap = others.length === 0;
     if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
-    this.needsCertificate = !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
+    this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
     if (this.needsCertificate) {
       this.plan.changes.unshift(certificateChange(v));
       if (this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
@@ -122,18 +157,29 @@ export class HostRun {
 
   private chooseToken(): void {
     const deployed = deployedToken(this.facts!.files.get(mapsPath(this.vars)));
-    if (this.opts.envToken) {
-      this.token = this.opts.envToken;
-    } else if (deployed) {
+    const restored = this.restoring?.find((s) => s.path === mapsPath(this.vars) && s.content);
+    if (restored) {
+      // The backup's token comes back with its maps file: that is the one to verify with.
+      this.token = deployedToken({ path: restored.path, kind: 'file', content: Buffer.from(restored.content!) }) ?? deployed ?? '';
+      return;
+    }
+    if (this.opts.rotateToken && deployed) this.retired = deployed;
+    if (this.local && !(this.opts.rotateToken && this.local.value === deployed)) {
+      this.token = this.local.value;
+    } else if (deployed && !this.opts.rotateToken) {
       this.token = deployed;
     } else {
       this.token = generateToken();
       if (this.opts.mode === 'apply') this.outcome.newToken = this.token;
-      else this.outcome.notes.push('no Bearer token on the host or in IA_ENSO_OLLAMA_BEARER_TOKEN: a new one would be generated');
+      else this.outcome.notes.push(this.opts.rotateToken ? 'a new Bearer token would replace the deployed one' : 'no Bearer token on the host, in IA_ENSO_OLLAMA_BEARER_TOKEN or bearer_token_file: a new one would be generated');
+    }
+    if (this.opts.rotateToken && this.local && this.local.value === deployed) {
+      this.outcome.notes.push(`the token from ${this.local.source === 'file' ? 'bearer_token_file' : 'IA_ENSO_OLLAMA_BEARER_TOKEN'} is already deployed: --rotate-token generated a new one`);
     }
   }
 
   private desired(): FileSpec[] {
+    if (this.restoring) return this.restoring;
     return desiredFiles(this.vars, { token: this.token, ...this.flags });
   }
 
@@ -150,18 +196,44 @@ export class HostRun {
     return this.plan?.changes.some((c) => !c.spec.outsideNginx || c.spec.certificate) ?? false;
   }
 
+  /** Ctrl-C lands here: between two steps, never inside a write. */
+  private checkpoint(): void {
+    if (this.opts.signal?.aborted) {
+      throw new InterruptedError('interrupted (Ctrl-C or SIGTERM): stopping before the next step', { host: this.host.name, hint: 'what this run had changed is rolled back; run again when ready' });
+    }
+  }
+
   async applyStage(stage: Stage): Promise<void> {
+    this.checkpoint();
     const changes = this.changesOf(stage).filter((c) => !c.spec.certificate);
     const bootstrap = stage === 'tls' && this.needsCertificate;
     if (this.opts.mode === 'check' || (changes.length === 0 && !bootstrap)) return;
     // What nginx -t said before we touched anything: rollback must get back to it.
     this.baseline ??= await nginxTest(this.r, this.vars.nginx_command);
-    if (bootstrap) {
-      await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));
-      this.outcome.notes.push(`obtained a certificate for ${this.vars.domain}`);
-      this.restoreSiteAfterBootstrap();
+    try {
+      if (bootstrap) {
+        await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));
+        this.outcome.notes.push(`obtained a certificate for ${this.vars.domain}`);
+        this.restoreSiteAfterBootstrap();
+      }
+      for (const c of changes) {
+        await applyChange(this.r, this.journal, c);
+        this.checkpoint();
+      }
+    } finally {
+      await this.record('applied');
     }
-    for (const c of changes) await applyChange(this.r, this.journal, c);
+  }
+
+  /** Keeps the run's manifest in its backup directory current (what tasks/rollback.mjs reads). */
+  private async record(state: Manifest['state']): Promise<void> {
+    if (this.journal.entries.length === 0) return;
+    try {
+      await writeManifest(this.r, this.journal, manifestOf(this.journal, { host: this.host.name, command: this.opts.command ?? 'converge', started: this.started }, state));
+    } catch (err) {
+      // Never mask the failure being handled (a full disk fails both); the journal in memory still drives rollback.
+      this.outcome.notes.push(`could not write the backup manifest: ${(err as Error).message}`);
+    }
   }
 
   /** The HTTP-only site stood in for the site: the vhost stage must write the full one even if it was right before. */
@@ -210,6 +282,7 @@ export class HostRun {
 
   /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
+    this.checkpoint();
     if (!this.nginxChanged) return 'nothing for nginx changed: skipped';
     if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
     const result = (await this.settle(() => nginxTest(this.r, this.vars.nginx_command), true))!;
@@ -242,6 +315,7 @@ export class HostRun {
   }
 
   async reload(): Promise<string> {
+    this.checkpoint();
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
     if (!this.nginxChanged) return 'nothing for nginx changed: not reloaded';
     await reload(this.r, this.vars.nginx_reload_command);
@@ -252,7 +326,7 @@ export class HostRun {
   async verify(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: skipped';
     const v = this.vars;
-    const result = await verifyHost(v, this.token, this.r);
+    const result = await verifyHost(v, this.token, this.r, this.retired);
     this.outcome.probes = result.probes;
     const warnings = result.probes.filter((p) => p.warning && !p.ok).map((p) => p.detail ?? p.name);
     for (const w of warnings) this.outcome.notes.push(`warning: ${v.domain} ${w}`);
@@ -261,6 +335,10 @@ export class HostRun {
     const where = `https://${v.domain}:${v.https_port}`;
     switch (result.verdict.kind) {
       case 'pass':
+        if (this.journal.entries.length > 0) {
+          const pruned = await pruneBackups(this.r, v.backup_dir, v.backup_keep);
+          if (pruned.length > 0) this.outcome.notes.push(`pruned ${pruned.length} old backup run(s) (backup_keep ${v.backup_keep})`);
+        }
         return summary + (warnings.length > 0 ? ` (${warnings.length} warning)` : '');
       case 'rollback': {
         // The health gate: this run's change broke the gateway; put the old one back.
@@ -289,6 +367,7 @@ export class HostRun {
    */
   private async undo(): Promise<string> {
     const done = await rollback(this.r, this.journal);
+    await this.record('rolled-back');
     this.journal.entries = [];
     const after = await nginxTest(this.r, this.vars.nginx_command);
     if (this.baseline && after.ok !== this.baseline.ok) {
@@ -327,6 +406,14 @@ export class HostRun {
   }
 
   async close(): Promise<void> {
+    if (this.locked && this.remote) {
+      try {
+        await releaseLock(this.remote);
+      } catch (err) {
+        // A lock left behind is taken over by the next run (its owner is gone): say so, do not fail.
+        this.outcome.notes.push(`could not release ${LOCK_PATH}: ${(err as Error).message}`);
+      }
+    }
     await this.remote?.transport.close();
   }
 }

@@ -4,7 +4,7 @@ import type { FileSpec, Stage } from './desired.js';
 import { deployedToken, deployedTokens, FileFacts } from './facts.js';
 import { SecretLabel, unifiedDiff } from './diff.js';
 
-export type Action = 'create' | 'update' | 'replace';
+export type Action = 'create' | 'update' | 'replace' | 'remove';
 
 export interface Change {
   stage: Stage;
@@ -56,6 +56,11 @@ function fileReasons(spec: FileSpec, before: FileFacts): string[] {
 }
 
 export function planFile(spec: FileSpec, before: FileFacts): Change | Noop {
+  if (spec.absent) {
+    if (before.kind === 'absent') return { stage: spec.stage, path: spec.path, why: 'absent, as wanted' };
+    const old = before.kind === 'file' ? (before.content?.toString('utf8') ?? '') : before.kind === 'link' ? `-> ${before.linkTo}\n` : null;
+    return { stage: spec.stage, path: spec.path, action: 'remove', reasons: [`is a ${before.kind}, expected absent`], spec, before, diff: unifiedDiff(spec.path, old, null, secretLabels({ ...spec, secret: true, content: '' }, before)) };
+  }
   const wantLink = spec.linkTo !== undefined;
   let action: Action = 'update';
   let reasons: string[];

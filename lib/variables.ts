@@ -30,6 +30,8 @@ export interface HostVars {
   acme_server: string | null;
   acme_ca_bundle: string | null;
   backup_dir: string;
+  backup_keep: number;
+  bearer_token_file: string | null;
   templates_dir: string | null;
   verify_address: string | null;
   verify_ca: string | null;
@@ -73,6 +75,8 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   acme_server: { kind: 'url', default: null, doc: "ACME directory URL (certbot's default: Let's Encrypt production)" },
   acme_ca_bundle: { kind: 'path', default: null, doc: 'CA bundle on the proxy trusted for a private or test ACME server' },
   backup_dir: { kind: 'path', default: '/var/backups/converge', doc: 'where replaced files are kept (outside nginx)' },
+  backup_keep: { kind: 'count', default: 10, doc: 'how many runs of backups to keep on the host (older ones are pruned)' },
+  bearer_token_file: { kind: 'path', default: null, doc: 'file on this machine holding the Bearer token (after IA_ENSO_OLLAMA_BEARER_TOKEN)' },
   templates_dir: { kind: 'path', default: null, doc: "templates to render, on this machine (default: the repository's templates/)" },
   verify_address: { kind: 'ip', default: null, doc: 'address to probe instead of resolving the domain' },
   verify_ca: { kind: 'path', default: null, doc: 'PEM CA file (local) to trust when probing' },

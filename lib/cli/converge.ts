@@ -15,20 +15,27 @@ export async function main(argv: string[]): Promise<number> {
     .option('check', { type: 'boolean', default: false, describe: 'dry run: show what would change, touch nothing (exit 2 if something would)' })
     .option('diff', { type: 'boolean', default: false, describe: 'show unified diffs of the changes (secrets redacted)' })
     .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'how many hosts to run at once' })
+    .option('rotate-token', { type: 'boolean', default: false, describe: 'replace the deployed Bearer token (by IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file if set, else a new one shown once); verifies the old one gets 401' })
+    .option('lock-timeout', { type: 'number', default: 0, describe: 'seconds to wait for another converge of the same host to finish' })
     .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else the one on the host, else a new one shown once.')
     .parseAsync();
 
   const mode = args.check ? 'check' : 'apply';
   const envToken = process.env.IA_ENSO_OLLAMA_BEARER_TOKEN || undefined;
   let secrets = envToken ? [envToken] : [];
+  const interrupt = onInterrupt();
   try {
     if (!Number.isInteger(args.forks) || args.forks < 1) throw new InputError(`--forks must be a positive integer, got ${args.forks}`);
+    if (!(args.lockTimeout >= 0)) throw new InputError(`--lock-timeout must be a number of seconds, got ${args.lockTimeout}`);
     if (envToken) assertValidToken(envToken, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
     const hosts = selectedHosts(args);
     const progress = args.json ? process.stderr : process.stdout;
     const result = await runPipeline(hosts, {
       mode,
-      envToken,
+      rotateToken: args.rotateToken,
+      lockTimeout: args.lockTimeout,
+      command: ['converge', ...argv].join(' '),
+      signal: interrupt.signal,
       forks: args.forks,
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
@@ -46,5 +53,29 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`converge: ${redact(describeError(err), secrets)}\n`);
     return EXIT_FAILED;
+  } finally {
+    interrupt.dispose();
   }
+}
+
+/**
+ * Ctrl-C (or SIGTERM) during a run: stop at the next step and roll back what
+ * was changed, rather than die between two writes. A second one exits at once.
+ */
+function onInterrupt(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const handler = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(`\nconverge: ${sig}: stopping at the next step and rolling back (again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }

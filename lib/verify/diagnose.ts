@@ -47,6 +47,10 @@ export function diagnose(p: ProbeResult, v: HostVars, reach: BackendReach = {}):
     return { cause: `${s} from nginx: the backend at ${v.backend_ip}:${backendPort} did not answer`, next: 'check the backend service, the firewall and backend_ip' };
   }
   switch (p.id) {
+    case 'gate-retired-token':
+      return s >= 200 && s < 300
+        ? { cause: 'the replaced token still works: the new maps file is not what nginx serves', next: 'check that the maps file was reloaded (nginx -T | grep ia_enso) and that no other map defines $ia_enso_ollama_authorized' }
+        : { cause: `expected 401, got ${s}`, next: 'check location /ollama/ in the vhost' };
     case 'gate-anonymous':
     case 'gate-wrong-token':
       return s >= 200 && s < 300

@@ -25,7 +25,7 @@ export function needsBackendCheck(probes: ProbeResult[]): Set<'ollama' | 'anythi
 export function judge(probes: ProbeResult[], reach: BackendReach): Verdict {
   const failed = probes.filter((p) => !p.ok && !p.warning);
   if (failed.length === 0) return { kind: 'pass' };
-  const open = failed.find((p) => (p.id === 'gate-anonymous' || p.id === 'gate-wrong-token') && p.status !== null && p.status >= 200 && p.status < 300);
+  const open = failed.find((p) => p.id.startsWith('gate-') && p.status !== null && p.status >= 200 && p.status < 300);
   if (open) return { kind: 'rollback', why: `the gate is open (${open.name}: ${open.status})` };
   const broken = failed.find((p) => ROUTES.includes(p.id) && [401, 403, 404].includes(p.status ?? 0));
   if (broken) return { kind: 'rollback', why: `an authorised route fails (${broken.name}: ${broken.status})` };

@@ -28,10 +28,11 @@ export function loadCa(v: HostVars): Buffer | undefined {
   }
 }
 
-export async function verifyHost(v: HostVars, token: string, remote: Remote | null): Promise<Verification> {
+export async function verifyHost(v: HostVars, token: string, remote: Remote | null, retiredToken: string | null = null): Promise<Verification> {
   const probes = await runProbes({
     vars: v,
     token,
+    retiredToken,
     ca: loadCa(v),
     placeChallenge: remote ? (name, content) => placeChallenge(remote, v, name, content) : undefined,
   });

@@ -6,7 +6,7 @@ import { isPrivateAddress, resolveDomain } from './addresses.js';
 import { fetchReply, fetchStream, upgradeStatus, type Reply } from './http.js';
 
 export type ProbeId =
-  | 'gate-anonymous' | 'gate-wrong-token' | 'models' | 'tags' | 'stream'
+  | 'gate-anonymous' | 'gate-wrong-token' | 'gate-retired-token' | 'models' | 'tags' | 'stream'
   | 'anythingllm' | 'anythingllm-redirect' | 'websocket' | 'http-redirect' | 'acme-webroot' | 'public-dns';
 
 export interface ProbeResult {
@@ -28,6 +28,8 @@ export interface ProbeContext {
   vars: HostVars;
   token: string;
   ca?: Buffer;
+  /** A token this run replaced (--rotate-token): it must now get 401. */
+  retiredToken?: string | null;
   /** Writes an ACME challenge file on the host; returns its removal. */
   placeChallenge?: (name: string, content: string) => Promise<() => Promise<void>>;
 }
@@ -110,6 +112,12 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
     }),
     acmeProbe(ctx),
     publicDnsProbe(v),
+    ...(ctx.retiredToken
+      ? [timed('gate-retired-token', 'GET /ollama/v1/models with the replaced token', '401', async () => {
+          const r = await https('/ollama/v1/models', bearer(ctx.retiredToken!));
+          return { ok: r.status === 401, status: r.status };
+        })]
+      : []),
   ]);
   return [models, ...others];
 }

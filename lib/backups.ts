@@ -1,0 +1,78 @@
+// What each apply leaves under backup_dir/<run>/: the replaced files and a
+// manifest of every path the run touched, so `tasks/rollback.mjs` can put a
+// host back to any kept run. Old runs are pruned to backup_keep.
+import { posix } from 'node:path';
+import type { Journal } from './apply.js';
+import { sudoOk, type Remote } from './remote.js';
+
+export interface ManifestEntry {
+  path: string;
+  /** False when the run created the path: restoring removes it. */
+  existed: boolean;
+  /** The saved copy (absolute), when the path existed. */
+  backup: string | null;
+}
+
+export interface Manifest {
+  version: 1;
+  run: string;
+  host: string;
+  command: string;
+  started: string;
+  state: 'applied' | 'rolled-back';
+  entries: ManifestEntry[];
+}
+
+export const MANIFEST = 'manifest.json';
+
+/** Run directories look like 20261126T150309Z-1234 (sortable by time); POSIX ERE for grep on the host. */
+export const RUN_DIR = '^[0-9]{8}T[0-9]{6}Z-[0-9]+$';
+
+export function manifestOf(journal: Journal, meta: Omit<Manifest, 'version' | 'entries' | 'run' | 'state'>, state: Manifest['state']): Manifest {
+  return {
+    version: 1,
+    run: posix.basename(journal.backupDir),
+    ...meta,
+    state,
+    entries: journal.entries.filter((e) => !e.dir).map((e) => ({ path: e.path, existed: e.before.kind !== 'absent', backup: e.backup })),
+  };
+}
+
+/** Written atomically (temp + rename) in the run's directory; holds paths only, never content. */
+export async function writeManifest(r: Remote, journal: Journal, manifest: Manifest): Promise<void> {
+  await sudoOk(
+    r,
+    `writing the backup manifest in ${journal.backupDir}`,
+    'set -e; mkdir -p -m 0700 -- "$1"; umask 077; cat > "$1/.manifest.tmp"; mv -f -- "$1/.manifest.tmp" "$1/$2"',
+    [journal.backupDir, MANIFEST],
+    JSON.stringify(manifest, null, 2) + '\n',
+  );
+}
+
+/** Keeps the newest `keep` run directories under backupDir, removes the others. Returns what was removed. */
+export async function pruneBackups(r: Remote, backupDir: string, keep: number): Promise<string[]> {
+  const out = await sudoOk(
+    r,
+    `pruning ${backupDir}`,
+    `cd -- "$1" 2>/dev/null || exit 0
+ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$2" | while IFS= read -r d; do rm -rf -- "$d" && echo "$d"; done`,
+    [backupDir, String(keep)],
+  );
+  return out.toString('utf8').split('\n').filter(Boolean);
+}
+
+/** The manifests kept on the host, oldest first. */
+export async function listBackups(r: Remote, backupDir: string): Promise<Manifest[]> {
+  const out = await sudoOk(
+    r,
+    `listing ${backupDir}`,
+    `cd -- "$1" 2>/dev/null || exit 0
+for d in $(ls -1 | grep -E '${RUN_DIR}' | sort); do [ -f "$d/$2" ] && { cat "$d/$2"; printf '\\036'; }; done`,
+    [backupDir, MANIFEST],
+  );
+  return out
+    .toString('utf8')
+    .split('\u001e')
+    .filter((t) => t.trim())
+    .map((t) => JSON.parse(t) as Manifest);
+}

@@ -1,0 +1,45 @@
+// Where a host's Bearer token comes from, in order: the environment, the
+// inventory's bearer_token_file, the token already on the host, a new one.
+// The first two are read and checked before any connection.
+import { readFileSync } from 'node:fs';
+import { InputError } from './errors.js';
+import type { HostConfig } from './inventory.js';
+import { tokenProblem } from './secrets.js';
+
+export type TokenSource = 'environment' | 'file' | 'host' | 'generated';
+
+export interface LocalToken {
+  value: string;
+  source: 'environment' | 'file';
+}
+
+export function localToken(h: HostConfig, env: NodeJS.ProcessEnv): LocalToken | null {
+  const fromEnv = env.IA_ENSO_OLLAMA_BEARER_TOKEN;
+  if (fromEnv) {
+    check(fromEnv, h.name, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
+    return { value: fromEnv, source: 'environment' };
+  }
+  const file = h.vars.bearer_token_file;
+  if (!file) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read bearer_token_file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      host: h.name,
+      where: file,
+      hint: 'create the file (one line, the token) readable by the user running converge, or unset bearer_token_file',
+    });
+  }
+  // One trailing newline is how editors and `echo` end a file: not part of the token.
+  const value = text.replace(/\r?\n$/, '');
+  check(value, h.name, file);
+  return { value, source: 'file' };
+}
+
+function check(token: string, host: string, where: string): void {
+  const problem = tokenProblem(token);
+  if (problem) {
+    throw new InputError(`the Bearer token is invalid: ${problem}`, { host, where, hint: 'use a random ASCII token, e.g. the output of `openssl rand -hex 32`' });
+  }
+}
