@@ -42,8 +42,6 @@ export interface Finding {
 
 export interface RunOptions {
   mode: Mode;
-  /** Superseded: HostRun reads IA_ENSO_OLLAMA_BEARER_TOKEN itself (see lib/token.ts). */
-  envToken?: string;
   /** Replace the deployed token (with the local one if set, else a new one). */
   rotateToken?: boolean;
   /** Seconds to wait for another run's lock on a host (apply mode). */

@@ -75,10 +75,10 @@ class HostClock {
 }
 
 /** Why converging this host now would be unsafe, or null. */
-function remediationRefusal(o: HostOutcome, envToken: string | undefined): string | null {
+function remediationRefusal(o: HostOutcome, host: HostConfig | undefined, envToken: string | undefined): string | null {
   const maps = o.changes.find((c) => c.spec.secret);
-  if (maps && !envToken && deployedTokens(maps.before).length === 0) {
-    return 'the maps file holds no Bearer token and IA_ENSO_OLLAMA_BEARER_TOKEN is not set: converging would generate a new token and lock every client out — run converge by hand (it shows the new token once) or set IA_ENSO_OLLAMA_BEARER_TOKEN';
+  if (maps && !envToken && !host?.vars.bearer_token_file && deployedTokens(maps.before).length === 0) {
+    return 'the maps file holds no Bearer token and neither IA_ENSO_OLLAMA_BEARER_TOKEN nor bearer_token_file is set: converging would generate a new token and lock every client out — run converge by hand (it shows the new token once) or set one of them';
   }
   return null;
 }
@@ -87,7 +87,7 @@ export async function runDrift(opts: DriftOptions): Promise<DriftResult> {
   const now = opts.now ?? Date.now;
   const t0 = now();
   const clock = new HostClock(now);
-  const base = { envToken: opts.envToken, forks: opts.forks, progress: opts.progress, live: opts.live };
+  const base = { forks: opts.forks, progress: opts.progress, live: opts.live };
   const check = (hosts: HostConfig[], c: HostClock) =>
     runPipeline(hosts, {
       ...base,
@@ -110,7 +110,7 @@ export async function runDrift(opts: DriftOptions): Promise<DriftResult> {
 
   if (opts.remediate) {
     const drifted = first.outcomes.filter((o) => o.status === 'drift');
-    const refused = new Map(drifted.map((o) => [o.host, remediationRefusal(o, opts.envToken)]));
+    const refused = new Map(drifted.map((o) => [o.host, remediationRefusal(o, opts.hosts.find((h) => h.name === o.host), opts.envToken)]));
     // Findings alone (expiring certificate, change not reloaded) are nothing converge repairs.
     const toConverge = drifted.filter((o) => !refused.get(o.host) && o.changes.length > 0).map((o) => o.host);
     const hosts = opts.hosts.filter((h) => toConverge.includes(h.name));
