@@ -16,7 +16,7 @@ import { makePlan, planFile, isChange, type Change, type Plan } from './plan.js'
 import { checkHost } from './preflight.js';
 import type { Remote } from './remote.js';
 import { generateToken } from './secrets.js';
-import { localToken, type LocalToken } from './token.js';
+import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
@@ -161,18 +161,13 @@ export class HostRun {
       this.token = deployedToken({ path: restored.path, kind: 'file', content: Buffer.from(restored.content!) }) ?? deployed ?? '';
       return;
     }
-    if (this.opts.rotateToken && deployed) this.retired = deployed;
-    if (this.local && !(this.opts.rotateToken && this.local.value === deployed)) {
-      this.token = this.local.value;
-    } else if (deployed && !this.opts.rotateToken) {
-      this.token = deployed;
-    } else {
-      this.token = generateToken();
-      if (this.opts.mode === 'apply') this.outcome.newToken = this.token;
-      else this.outcome.notes.push(this.opts.rotateToken ? 'a new Bearer token would replace the deployed one' : 'no Bearer token on the host, in IA_ENSO_OLLAMA_BEARER_TOKEN or bearer_token_file: a new one would be generated');
-    }
-    if (this.opts.rotateToken && this.local && this.local.value === deployed) {
-      this.outcome.notes.push(`the token from ${this.local.source === 'file' ? 'bearer_token_file' : 'IA_ENSO_OLLAMA_BEARER_TOKEN'} is already deployed: --rotate-token generated a new one`);
+    const choice = chooseToken(this.local, deployed, Boolean(this.opts.rotateToken), generateToken);
+    this.token = choice.token;
+    this.retired = choice.retired;
+    if (choice.note) this.outcome.notes.push(choice.note);
+    if (choice.generated && this.opts.mode === 'apply') this.outcome.newToken = choice.token;
+    if (choice.generated && this.opts.mode === 'check') {
+      this.outcome.notes.push(this.opts.rotateToken ? 'a new Bearer token would replace the deployed one' : 'no Bearer token on the host, in IA_ENSO_OLLAMA_BEARER_TOKEN or bearer_token_file: a new one would be generated');
     }
   }
 

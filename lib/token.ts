@@ -43,3 +43,25 @@ function check(token: string, host: string, where: string): void {
     throw new InputError(`the Bearer token is invalid: ${problem}`, { host, where, hint: 'use a random ASCII token, e.g. the output of `openssl rand -hex 32`' });
   }
 }
+
+export interface TokenChoice {
+  token: string;
+  /** The deployed token being replaced by --rotate-token. */
+  retired: string | null;
+  /** True when the token is new: shown once to the operator. */
+  generated: boolean;
+  note: string | null;
+}
+
+/**
+ * Which token a run deploys (pure). The local one (environment, file) wins;
+ * else the deployed one is kept; else a new one. --rotate-token never keeps
+ * the deployed one.
+ */
+export function chooseToken(local: LocalToken | null, deployed: string | null, rotate: boolean, fresh: () => string): TokenChoice {
+  const retired = rotate ? deployed : null;
+  if (local && !(rotate && local.value === deployed)) return { token: local.value, retired, generated: false, note: null };
+  if (deployed && !rotate) return { token: deployed, retired, generated: false, note: null };
+  const note = rotate && local ? `the token from ${local.source === 'file' ? 'bearer_token_file' : 'IA_ENSO_OLLAMA_BEARER_TOKEN'} is already deployed: --rotate-token generated a new one` : null;
+  return { token: fresh(), retired, generated: true, note };
+}
