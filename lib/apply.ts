@@ -35,10 +35,16 @@ export function runStamp(date = new Date()): string {
   return `${date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}`;
 }
 
-// $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target; content on stdin.
+// $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target,
+// $8 the content's length in bytes; content on stdin.
 const WRITE = `
 set -e
 path=$1 tmp=$2 backup=$3
+# Whatever stops this script early (a failed step, the session hung up), the
+# temp file (new content, maybe the token) does not stay behind.
+trap 'rm -f -- "$tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 143' TERM
 if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
   mkdir -p -m 0700 "\${backup%/*}"
   cp -a -- "$path" "$backup"
@@ -52,6 +58,13 @@ elif [ "$4" = link ]; then
   ln -s -- "$7" "$tmp"
 else
   (umask 077; cat > "$tmp")
+  # A connection lost mid-transfer ends stdin early, and cat still exits 0:
+  # never rename a short file into place.
+  got=$(wc -c < "$tmp")
+  if [ "$((got))" -ne "$8" ]; then
+    echo "received $((got)) of $8 bytes (the content was cut short): $path left as it was" >&2
+    exit 1
+  fi
   chown -- "$6" "$tmp"
   chmod -- "$5" "$tmp"
 fi
@@ -67,25 +80,35 @@ export async function applyChange(r: Remote, journal: Journal, change: Change, c
   // Journal first: if the write dies half-way, rollback still restores the path.
   if (!known) journal.entries.push(entry);
   const kind = spec.absent ? 'absent' : spec.linkTo !== undefined ? 'link' : 'file';
+  const body = kind === 'file' ? (content ?? spec.content ?? '') : undefined;
   await sudoOk(
     r,
     `${spec.absent ? 'removing' : 'writing'} ${spec.path}`,
     WRITE,
-    [spec.path, tempPathFor(spec.path), entry.backup ?? '', kind, spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? ''],
-    kind === 'file' ? (content ?? spec.content) : undefined,
+    [spec.path, tempPathFor(spec.path), entry.backup ?? '', kind, spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? '', String(body === undefined ? 0 : Buffer.byteLength(body, 'utf8'))],
+    body,
   );
 }
 
 // $1 path, $2 temp, $3 backup ('' = the run created the path: remove it), $4 dir|path.
+// Prints "kept" when the path is already as its backup (the run's write failed
+// before its rename): it is left alone rather than rewritten, which could fail
+// for the very reason the write did (a full or read-only filesystem).
 const RESTORE = `
 set -e
 path=$1 tmp=$2 backup=$3
+trap 'rm -f -- "$tmp"' EXIT
 rm -f -- "$tmp"
+same() {
+  [ "$(stat -c '%F %a %u %g' -- "$1")" = "$(stat -c '%F %a %u %g' -- "$2")" ] || return 1
+  if [ -L "$1" ]; then [ "$(readlink -- "$1")" = "$(readlink -- "$2")" ]; else [ -f "$1" ] && cmp -s -- "$1" "$2"; fi
+}
 if [ -z "$backup" ] && [ "$4" = dir ]; then
   rm -rf -- "$path"
 elif [ -z "$backup" ]; then
   rm -f -- "$path"
 elif [ -e "$backup" ] || [ -L "$backup" ]; then
+  if { [ -e "$path" ] || [ -L "$path" ]; } && same "$path" "$backup"; then echo kept; exit 0; fi
   cp -a -- "$backup" "$tmp"
   mv -fT -- "$tmp" "$path"
 else
@@ -107,8 +130,9 @@ export async function rollback(r: Remote, journal: Journal): Promise<string[]> {
   const failures: string[] = [];
   for (const e of [...journal.entries].reverse()) {
     try {
-      await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
-      restored.push(e.backup ? `restored ${e.path}` : `removed ${e.path}`);
+      const out = await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
+      const kept = out.toString('utf8').trim() === 'kept';
+      restored.push(kept ? `kept ${e.path} (never replaced)` : e.backup ? `restored ${e.path}` : `removed ${e.path}`);
     } catch (err) {
       failures.push(`${e.path}: ${(err as Error & { detail?: string }).detail ?? (err as Error).message}`);
     }

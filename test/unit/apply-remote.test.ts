@@ -1,0 +1,208 @@
+// lib/apply.ts's remote scripts, run for real on this machine (sh + sudo -n,
+// as over SSH) against temporary files: a write is all or nothing, even when
+// its content arrives cut short or a step of it fails, and rollback puts back
+// exactly what the run replaced — without rewriting what it never touched.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { applyChange, rollback, type Journal } from '../../lib/apply.js';
+import type { FileSpec } from '../../lib/desired.js';
+import type { FileFacts } from '../../lib/facts.js';
+import type { Change } from '../../lib/plan.js';
+import type { Remote } from '../../lib/remote.js';
+import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
+
+const root = mkdtempSync(join(tmpdir(), 'converge-apply-'));
+let n = 0;
+
+interface Fake {
+  remote: Remote;
+  /** Cut the stdin of the next command after this many bytes, as a connection lost mid-transfer would. */
+  cutNextStdinAt: number | null;
+}
+
+/** A Remote whose commands run here through sh (sudo -n included): no SSH, same scripts. */
+function local(): Fake {
+  const fake: Fake = {
+    cutNextStdinAt: null,
+    remote: {
+      host: 'unit',
+      transport: {
+        description: 'local sh',
+        exec: (command: string, opts: ExecOptions = {}) =>
+          new Promise<ExecResult>((resolve, reject) => {
+            const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
+            const out: Buffer[] = [];
+            let err = '';
+            child.stdout.on('data', (d: Buffer) => out.push(d));
+            child.stderr.on('data', (d: Buffer) => (err += d));
+            child.stdin.on('error', () => {});
+            const cut = fake.cutNextStdinAt;
+            fake.cutNextStdinAt = null;
+            child.on('close', (code) => {
+              if (cut !== null) reject(new Error('the SSH connection was lost while a command was running'));
+              else resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: err });
+            });
+            const data = Buffer.from(opts.stdin ?? '');
+            child.stdin.end(cut === null ? data : data.subarray(0, cut));
+          }),
+        close: async () => {},
+      },
+    },
+  };
+  return fake;
+}
+
+function fresh(): { dir: string; journal: Journal } {
+  const dir = join(root, `case-${++n}`);
+  mkdirSync(join(dir, 'conf.d'), { recursive: true });
+  mkdirSync(join(dir, 'sites-enabled'), { recursive: true });
+  return { dir, journal: { backupDir: join(dir, 'backups', 'run-1'), entries: [] } };
+}
+
+/** What the plan would say for `spec` given what is at its path now. */
+function changeFor(spec: FileSpec): Change {
+  let before: FileFacts = { path: spec.path, kind: 'absent' };
+  if (existsSync(spec.path) || isLink(spec.path)) {
+    const st = lstatSync(spec.path);
+    before = st.isSymbolicLink()
+      ? { path: spec.path, kind: 'link', linkTo: readlinkSync(spec.path), mode: 0o777, owner: 'root', group: 'root' }
+      : { path: spec.path, kind: 'file', content: readFileSync(spec.path), mode: st.mode & 0o7777, owner: 'root', group: 'root' };
+  }
+  return { stage: spec.stage, path: spec.path, action: before.kind === 'absent' ? 'create' : 'update', reasons: [], diff: '', spec, before };
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function fileSpec(path: string, content: string, extra: Partial<FileSpec> = {}): FileSpec {
+  return { stage: 'maps', path, content, mode: 0o640, owner: 'root', group: 'root', ...extra };
+}
+
+/** Identity of a path: inode, bytes, mode, owner and mtime — a rewrite changes at least the inode. */
+function identity(p: string): string {
+  const st = lstatSync(p);
+  const what = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : readFileSync(p, 'utf8');
+  return JSON.stringify({ ino: st.ino, mode: st.mode, uid: st.uid, gid: st.gid, mtime: st.mtimeMs, what });
+}
+
+const tempFiles = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.converge-tmp'));
+
+const OLD = 'map $http_authorization $ia_enso_ollama_authorized {\n    default 0;\n    "Bearer old-token-0123456789abcdef0123456789" 1;\n}\n';
+const NEW = 'map $http_authorization $ia_enso_ollama_authorized {\n    default 0;\n    "Bearer new-token-0123456789abcdef0123456789" 1;\n}\n'.repeat(40);
+
+test('applyChange: the new bytes, mode and owner land by rename; the old file is backed up; no temp file is left', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD, { mode: 0o644 });
+  await applyChange(local().remote, journal, changeFor(fileSpec(path, NEW)));
+  assert.is(readFileSync(path, 'utf8'), NEW);
+  assert.is(statSync(path).mode & 0o777, 0o640);
+  assert.is(readFileSync(join(journal.backupDir, path), 'utf8'), OLD);
+  assert.equal(tempFiles(join(dir, 'conf.d')), []);
+  assert.equal(journal.entries.map((e) => e.path), [path]);
+});
+
+test('content cut short in transit (connection lost mid-stdin): the target keeps its old bytes, never a truncated file', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD, { mode: 0o640 });
+  const before = identity(path);
+  const fake = local();
+  fake.cutNextStdinAt = Math.floor(Buffer.byteLength(NEW) / 2);
+  let failed = false;
+  await applyChange(fake.remote, journal, changeFor(fileSpec(path, NEW))).catch(() => (failed = true));
+  assert.ok(failed, 'the write reports the lost connection');
+  assert.is(readFileSync(path, 'utf8'), OLD, 'wholly old: a half-received file must not be renamed into place');
+  assert.is(identity(path), before);
+  assert.equal(tempFiles(join(dir, 'conf.d')), [], 'no half-written temp file left behind');
+});
+
+test('content cut short for a file that did not exist: it stays absent', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/new.conf');
+  const fake = local();
+  fake.cutNextStdinAt = 10;
+  await applyChange(fake.remote, journal, changeFor(fileSpec(path, NEW))).catch(() => {});
+  assert.not.ok(existsSync(path));
+  assert.equal(tempFiles(join(dir, 'conf.d')), []);
+});
+
+test('a write that fails half-way (chown to an unknown owner) leaves no temp file and the target untouched', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD, { mode: 0o640 });
+  const before = identity(path);
+  const err = await applyChange(local().remote, journal, changeFor(fileSpec(path, NEW, { owner: 'no-such-user-converge' }))).then(
+    () => null,
+    (e: Error) => e,
+  );
+  assert.ok(err, 'the write fails');
+  assert.match(String((err as Error & { detail?: string }).detail), /no-such-user-converge/);
+  assert.is(identity(path), before);
+  assert.equal(tempFiles(join(dir, 'conf.d')), [], 'the temp file (with the new content, maybe a token) is removed');
+});
+
+test('rollback after a failed write leaves the never-replaced target alone (same inode and mtime): nothing to copy, so a full disk cannot fail it', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD, { mode: 0o640 });
+  const before = identity(path);
+  await applyChange(local().remote, journal, changeFor(fileSpec(path, NEW, { owner: 'no-such-user-converge' }))).catch(() => {});
+  assert.is(journal.entries.length, 1, 'journaled before the write');
+  const done = await rollback(local().remote, journal);
+  assert.is(identity(path), before, 'not rewritten: rewriting needs free space the failure may not have');
+  assert.is(done.length, 1);
+  assert.match(done[0], /maps\.conf/);
+  assert.equal(tempFiles(join(dir, 'conf.d')), []);
+});
+
+test('rollback restores replaced files byte-identical (mode, owner, mtime), removes created ones and puts a link back', async () => {
+  const { dir, journal } = fresh();
+  const maps = join(dir, 'conf.d/maps.conf');
+  const created = join(dir, 'conf.d/created.conf');
+  const link = join(dir, 'sites-enabled/site.conf');
+  writeFileSync(maps, OLD, { mode: 0o600 });
+  symlinkSync('../sites-available/site.conf', link);
+  const before = { link: readlinkSync(link) };
+  const mapsMtime = lstatSync(maps).mtimeMs;
+  const r = local().remote;
+  await applyChange(r, journal, changeFor(fileSpec(maps, NEW)));
+  await applyChange(r, journal, changeFor(fileSpec(created, NEW)));
+  await applyChange(r, journal, changeFor({ stage: 'enable', path: link, linkTo: join(dir, 'sites-available/site.conf'), mode: 0o777, owner: 'root', group: 'root' }));
+  assert.is(readlinkSync(link), join(dir, 'sites-available/site.conf'));
+  const done = await rollback(r, journal);
+  assert.is(done.length, 3);
+  assert.is(readFileSync(maps, 'utf8'), OLD);
+  assert.is(statSync(maps).mode & 0o777, 0o600);
+  assert.is(lstatSync(maps).mtimeMs, mapsMtime, 'cp -a keeps the mtime');
+  assert.not.ok(existsSync(created));
+  assert.is(readlinkSync(link), before.link);
+  for (const d of ['conf.d', 'sites-enabled']) assert.equal(tempFiles(join(dir, d)), []);
+});
+
+test('rollback of a path whose backup copy is gone fails loudly, naming the path', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD);
+  await applyChange(local().remote, journal, changeFor(fileSpec(path, NEW)));
+  writeFileSync(join(journal.backupDir, path), ''); // still there: fine
+  const gone = { ...journal, entries: journal.entries.map((e) => ({ ...e, backup: `${e.backup}.missing` })) };
+  const err = await rollback(local().remote, gone).then(
+    () => null,
+    (e: Error & { detail?: string }) => e,
+  );
+  assert.ok(err);
+  assert.match(err!.message, /rollback could not restore 1 path/);
+  assert.match(String(err!.detail), /maps\.conf: .*is missing/);
+});
+
+test.run();
