@@ -80,3 +80,17 @@ export function verifyHostKey(known: KnownKey[], blob: Buffer): Verdict {
   if (trusted.some((k) => k.key === b64)) return { ok: true };
   return { ok: false, reason: trusted.length === 0 ? 'unknown' : 'changed' };
 }
+
+/** The line `ssh` appends to known_hosts for a newly accepted key (plain, not hashed). */
+export function knownHostsLine(host: string, port: number, blob: Buffer): string {
+  return `${lookupName(host, port)} ${blobType(blob)} ${blob.toString('base64')}\n`;
+}
+
+/**
+ * The host key algorithms to ask the server for, given the key types recorded
+ * for it: an `ssh-rsa` key is negotiated as rsa-sha2-512/256 (OpenSSH >= 8.8
+ * refuses SHA-1 signatures), the others by their own name.
+ */
+export function hostKeyAlgorithms(types: string[]): string[] {
+  return [...new Set(types.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t])))];
+}

@@ -11,6 +11,10 @@ export interface HostVars {
   ssh_key: string;
   ssh_jump: string | null;
   ssh_known_hosts: string;
+  ssh_host_key_checking: 'yes' | 'accept-new';
+  ssh_key_passphrase_env: string | null;
+  connection: 'ssh' | 'local';
+  ssh_timeout: number;
   domain: string;
   backend_ip: string;
   ollama_port: number;
@@ -39,13 +43,15 @@ export interface HostVars {
 }
 
 export type VarName = keyof HostVars;
-type Kind = 'string' | 'port' | 'count' | 'ip' | 'hostname' | 'path' | 'jump' | 'command' | 'email' | 'url';
+type Kind = 'string' | 'port' | 'count' | 'ip' | 'hostname' | 'path' | 'jump' | 'command' | 'email' | 'url' | 'choice' | 'envname' | 'seconds';
 
 interface VarSpec {
   kind: Kind;
   /** null: optional, no default. A function: computed per host. */
   default: string | number | null | ((name: string) => string | number);
   required?: boolean;
+  /** The accepted values of a 'choice' variable. */
+  choices?: string[];
   doc: string;
 }
 
@@ -56,6 +62,10 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   ssh_key: { kind: 'path', default: () => join(homedir(), '.ssh', 'id_ed25519'), doc: 'private key file' },
   ssh_jump: { kind: 'jump', default: null, doc: 'bastion, user@host[:port]' },
   ssh_known_hosts: { kind: 'path', default: () => join(homedir(), '.ssh', 'known_hosts'), doc: 'OpenSSH known_hosts file' },
+  ssh_host_key_checking: { kind: 'choice', choices: ['yes', 'accept-new'], default: 'yes', doc: "unknown host keys: refused (yes) or added to ssh_known_hosts (accept-new); a changed key is always refused" },
+  ssh_key_passphrase_env: { kind: 'envname', default: null, doc: 'environment variable holding the passphrase of ssh_key' },
+  connection: { kind: 'choice', choices: ['ssh', 'local'], default: 'ssh', doc: 'ssh, or local: run on this machine (no SSH)' },
+  ssh_timeout: { kind: 'seconds', default: 15, doc: 'SSH connect timeout; also how long an established connection may stay silent (keepalives) before it counts as lost' },
   domain: { kind: 'hostname', default: null, required: true, doc: 'public name of the gateway' },
   backend_ip: { kind: 'ip', default: null, required: true, doc: 'address of the Ollama/AnythingLLM host' },
   ollama_port: { kind: 'port', default: 11434, doc: 'Ollama port on the backend' },
@@ -112,6 +122,14 @@ export function valueProblem(name: VarName, value: unknown): string | null {
       return typeof value === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value) ? null : `must be an e-mail address, got ${JSON.stringify(value)}`;
     case 'url':
       return typeof value === 'string' && /^https:\/\/[^\s]+$/.test(value) ? null : `must be an https:// URL, got ${JSON.stringify(value)}`;
+    case 'seconds': {
+      const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+      return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= 3600 ? null : `must be a whole number of seconds (1-3600), got ${JSON.stringify(value)}`;
+    }
+    case 'choice':
+      return typeof value === 'string' && spec.choices!.includes(value) ? null : `must be one of ${spec.choices!.join(', ')}, got ${JSON.stringify(value)}`;
+    case 'envname':
+      return typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(value) ? null : `must be the name of an environment variable, got ${JSON.stringify(value)}`;
     case 'path':
       return typeof value === 'string' && value.length > 0 && !value.includes('\n') ? null : `must be a file path, got ${JSON.stringify(value)}`;
     default:
@@ -136,7 +154,8 @@ export function parseJump(value: string): Jump | null {
 /** Turns a checked raw value into its typed form. */
 export function coerce(name: VarName, value: unknown): string | number | null {
   if (value === null || value === undefined || value === '') return null;
-  return VARIABLES[name].kind === 'port' || VARIABLES[name].kind === 'count' ? Number(value) : String(value);
+  const kind = VARIABLES[name].kind;
+  return kind === 'port' || kind === 'count' || kind === 'seconds' ? Number(value) : String(value);
 }
 
 export function defaultFor(name: VarName, host: string): string | number | null {

@@ -1,204 +1,442 @@
-// The only importer of ssh2 / ssh2-sftp-client. One SSH connection per host
-// and run: the SFTP session and every command share it.
-import { existsSync, readFileSync } from 'node:fs';
-import SftpClient from 'ssh2-sftp-client';
-import { Client, type ConnectConfig } from 'ssh2';
+// The only importer of ssh2. One SSH connection per host and run: every
+// command is an exec channel on it. A jump host is one more connection whose
+// forwarded stream (forwardOut) carries the target's. Never a prompt: keys,
+// passphrases (from an environment variable) and the agent only.
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { ConnectionError, InputError } from '../errors.js';
-import { blobType, fingerprint, keysFor, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
+import { blobType, fingerprint, hostKeyAlgorithms, keysFor, knownHostsLine, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
 import { parseJump, type HostVars } from '../variables.js';
 import type { ExecOptions, ExecResult, Transport } from './types.js';
 
-const READY_TIMEOUT_MS = 15_000;
-const KEEPALIVE_MS = 10_000;
+// ssh2 is CommonJS: only its default export is reliable under ESM.
+const { Client: SshClient, utils } = ssh2;
+
+/** Unanswered keepalives before a silent connection counts as lost. */
+const KEEPALIVE_COUNT = 3;
+
+export interface ConnectOptions {
+  /** Told about things worth a line in the host's notes (a host key added by accept-new). */
+  onNote?: (note: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
 
 interface Endpoint {
-  label: string; // inventory name or "jump host"
+  /** Inventory name: errors are about this host. */
+  name: string;
+  /** "the jump host" or "" (for messages). */
+  role: string;
   host: string;
   port: number;
   user: string;
 }
 
-function knownKeys(file: string, ep: Endpoint): KnownKey[] {
-  if (!existsSync(file)) return [];
-  return keysFor(readFileSync(file, 'utf8'), ep.host, ep.port);
+const at = (ep: Endpoint) => `${ep.user}@${ep.host}:${ep.port}`;
+
+// ---- authentication ------------------------------------------------------------
+
+interface AuthMethodPlan {
+  /** e.g. "key /root/.ssh/id_ed25519", "ssh-agent (SSH_AUTH_SOCK)". */
+  label: string;
+  make: (username: string) => AnyAuthMethod;
+}
+
+interface AuthPlan {
+  methods: AuthMethodPlan[];
+  /** What was ruled out before connecting, and why (shown when authentication fails). */
+  skipped: string[];
 }
 
 /**
- * Host key checking as OpenSSH's StrictHostKeyChecking=yes: prefer the key
- * types recorded for the host, refuse unknown, changed and revoked keys.
+ * What to offer, in order: the key file (decrypted with the passphrase from
+ * ssh_key_passphrase_env when set), then the agent. Anything unusable is
+ * refused here, before connecting, with a message saying why.
  */
-function hostKeyOptions(vars: HostVars, ep: Endpoint, onReject: (msg: string) => void): Partial<ConnectConfig> {
-  const known = knownKeys(vars.ssh_known_hosts, ep);
+export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = process.env): AuthPlan {
+  const methods: AuthMethodPlan[] = [];
+  const skipped: string[] = [];
+  const agent = env.SSH_AUTH_SOCK || undefined;
+  const keyFile = vars.ssh_key;
+  let key: Buffer | null = null;
+  if (existsSync(keyFile)) {
+    try {
+      key = readFileSync(keyFile);
+    } catch (err) {
+      throw new InputError(`cannot read the SSH key: ${(err as Error).message}`, { host, where: keyFile, hint: 'fix ssh_key or the file permissions' });
+    }
+  } else {
+    skipped.push(`key ${keyFile} (no such file)`);
+  }
+  if (key) {
+    let passphrase: string | undefined;
+    const passEnv = vars.ssh_key_passphrase_env;
+    if (passEnv) {
+      passphrase = env[passEnv] || undefined;
+      if (!passphrase) {
+        throw new InputError(`ssh_key_passphrase_env is ${passEnv}, but ${passEnv} is not set in the environment (or empty)`, {
+          host,
+          where: keyFile,
+          hint: `export ${passEnv} with the passphrase of ${keyFile} before running converge (or unset ssh_key_passphrase_env)`,
+        });
+      }
+    }
+    const parsed = utils.parseKey(key, passphrase);
+    const problem = parsed instanceof Error ? parsed.message : Array.isArray(parsed) ? null : parsed.isPrivateKey() ? null : 'this is a public key';
+    if (problem && /no passphrase given/i.test(problem)) {
+      const why = 'protected by a passphrase, and ssh_key_passphrase_env is not set';
+      if (!agent) {
+        throw new InputError(`the SSH key is ${why}`, {
+          host,
+          where: keyFile,
+          hint: 'set ssh_key_passphrase_env to the name of an environment variable holding the passphrase, or load the key into ssh-agent (SSH_AUTH_SOCK); converge never prompts',
+        });
+      }
+      skipped.push(`key ${keyFile} (${why})`);
+    } else if (problem && /bad passphrase|integrity check failed|decrypt/i.test(problem)) {
+      throw new InputError(`the passphrase in ${passEnv} does not decrypt the SSH key`, { host, where: keyFile, detail: problem, hint: `check the value of ${passEnv} (the passphrase of ${keyFile})` });
+    } else if (problem) {
+      throw new InputError('the SSH key file is not a private key converge can use', {
+        host,
+        where: keyFile,
+        detail: problem,
+        hint: 'point ssh_key at an OpenSSH or PEM private key (not the .pub file)',
+      });
+    } else {
+      const k = key;
+      methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key: k, passphrase }) });
+    }
+  }
+  if (agent) {
+    methods.push({ label: 'ssh-agent (SSH_AUTH_SOCK)', make: (username) => ({ type: 'agent', username, agent }) });
+  } else {
+    skipped.push('ssh-agent (SSH_AUTH_SOCK is not set)');
+  }
+  if (methods.length === 0) {
+    throw new InputError(`no way to authenticate over SSH: ${skipped.join('; ')}`, {
+      host,
+      where: keyFile,
+      hint: 'set ssh_key (or IA_ENSO_SSH_KEY) to an existing private key, or start ssh-agent with the key loaded',
+    });
+  }
+  return { methods, skipped };
+}
+
+/** Offers the plan's methods in order and records what was tried and what the server accepts. */
+class AuthAttempt {
+  readonly tried: string[] = [];
+  readonly agentErrors: string[] = [];
+  serverMethods: AuthenticationType[] | null = null;
+  private readonly queue: AuthMethodPlan[];
+
+  constructor(private readonly plan: AuthPlan, private readonly username: string) {
+    this.queue = [...plan.methods];
+  }
+
+  readonly handler = (methodsLeft: AuthenticationType[] | null, _partial: boolean | null, next: (m: AnyAuthMethod | false) => void): void => {
+    if (methodsLeft) this.serverMethods = methodsLeft;
+    const m = this.queue.shift();
+    if (!m) return next(false);
+    this.tried.push(m.label);
+    next(m.make(this.username));
+  };
+
+  describe(): string {
+    const agentNote = this.agentErrors.length > 0 ? ` (agent error: ${this.agentErrors.join('; ')})` : '';
+    const parts = [`tried: ${this.tried.join(', ') || 'nothing'}${agentNote}`];
+    if (this.plan.skipped.length > 0) parts.push(`not tried: ${this.plan.skipped.join('; ')}`);
+    if (this.serverMethods) parts.push(`the server accepts: ${this.serverMethods.join(', ')}`);
+    return parts.join('; ');
+  }
+}
+
+// ---- host keys -------------------------------------------------------------------
+
+function readKnownHosts(file: string): string {
+  try {
+    return existsSync(file) ? readFileSync(file, 'utf8') : '';
+  } catch {
+    return '';
+  }
+}
+
+function knownKeys(file: string, ep: Endpoint): KnownKey[] {
+  return keysFor(readKnownHosts(file), ep.host, ep.port);
+}
+
+/**
+ * accept-new: append the key, as ssh(1) does. The file is read again first
+ * (another connection of this run, e.g. to a shared bastion, may have added
+ * it) and the read-check-append runs synchronously, so one process never adds
+ * a key twice. Returns the note to show, or a refusal.
+ */
+function acceptNew(file: string, ep: Endpoint, blob: Buffer): { note: string } | { refused: string } {
+  const again = verifyHostKey(knownKeys(file, ep), blob);
+  if (again.ok) return { note: '' };
+  if (again.reason !== 'unknown') return { refused: again.reason };
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const text = readKnownHosts(file);
+    const sep = text.length > 0 && !text.endsWith('\n') ? '\n' : '';
+    appendFileSync(file, sep + knownHostsLine(ep.host, ep.port, blob), { mode: 0o600 });
+  } catch (err) {
+    return { refused: `unknown, and it could not be added: ${(err as Error).message}` };
+  }
+  return { note: `added the ${blobType(blob)} host key of ${lookupName(ep.host, ep.port)}${ep.role ? ` (${ep.role})` : ''} (${fingerprint(blob)}) to ${file} (ssh_host_key_checking: accept-new)` };
+}
+
+/**
+ * Host key checking as OpenSSH's StrictHostKeyChecking=yes (or accept-new):
+ * prefer the key types recorded for the host; refuse unknown (unless
+ * accept-new), changed and revoked keys.
+ */
+function hostKeyOptions(vars: HostVars, ep: Endpoint, state: { rejected: string | null }, onNote: (n: string) => void): Partial<ConnectConfig> {
+  const file = vars.ssh_known_hosts;
+  const known = knownKeys(file, ep);
   const types = [...new Set(known.filter((k) => !k.revoked).map((k) => k.type))];
   return {
-    algorithms: types.length > 0 ? { serverHostKey: types as never } : undefined,
+    algorithms: types.length > 0 ? { serverHostKey: hostKeyAlgorithms(types) as never } : undefined,
     hostVerifier: (blob: Buffer) => {
-      const verdict = verifyHostKey(known, blob);
+      let verdict = verifyHostKey(known, blob);
+      let extra = '';
+      if (!verdict.ok && verdict.reason === 'unknown' && vars.ssh_host_key_checking === 'accept-new') {
+        const res = acceptNew(file, ep, blob);
+        if ('note' in res) {
+          if (res.note) onNote(res.note);
+          return true;
+        }
+        if (res.refused === 'changed' || res.refused === 'revoked') verdict = { ok: false, reason: res.refused };
+        else extra = ` (${res.refused})`;
+      }
       if (verdict.ok) return true;
       const fp = fingerprint(blob);
       const name = lookupName(ep.host, ep.port);
       const what = {
-        unknown: `is not in ${vars.ssh_known_hosts}`,
-        changed: `does not match the key recorded in ${vars.ssh_known_hosts} (it changed: possible man-in-the-middle, or the host was reinstalled)`,
-        revoked: `is marked @revoked in ${vars.ssh_known_hosts}`,
+        unknown: `is not in ${file}${extra}`,
+        changed: `does not match the key recorded in ${file} (it changed: possible man-in-the-middle, or the host was reinstalled)`,
+        revoked: `is marked @revoked in ${file}`,
       }[verdict.reason];
-      onReject(
+      const next =
+        verdict.reason === 'unknown'
+          ? `add it: ssh-keyscan -p ${ep.port} ${ep.host} >> ${file} (or set ssh_host_key_checking: accept-new to add unknown hosts on first contact)`
+          : verdict.reason === 'changed'
+            ? `replace the old entry: ssh-keygen -R '${name}' -f ${file} (accept-new never replaces a changed key)`
+            : `remove the @revoked line only if the key is trustworthy again`;
+      state.rejected =
         `the ${blobType(blob)} host key of ${name} (${fp}) ${what}; ` +
-          `check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub on the host), then ` +
-          (verdict.reason === 'unknown' ? `add it: ssh-keyscan -p ${ep.port} ${ep.host} >> ${vars.ssh_known_hosts}` : `replace the old entry: ssh-keygen -R '${name}' -f ${vars.ssh_known_hosts}`),
-      );
+        `check the fingerprint out of band (ssh-keygen -lf /etc/ssh/ssh_host_${blobType(blob).replace(/^ssh-|-.*$/g, '')}_key.pub on the host), then ${next}`;
       return false;
     },
   };
 }
 
-function authOptions(vars: HostVars, host: string): Partial<ConnectConfig> {
-  const agent = process.env.SSH_AUTH_SOCK || undefined;
-  if (existsSync(vars.ssh_key)) {
-    try {
-      return { privateKey: readFileSync(vars.ssh_key), agent };
-    } catch (err) {
-      throw new InputError(`cannot read the SSH key: ${(err as Error).message}`, { host, where: vars.ssh_key, hint: 'fix ssh_key or its permissions' });
-    }
+// ---- connecting --------------------------------------------------------------------
+
+function explain(err: Error & { level?: string }, ep: Endpoint, rejected: string | null, auth: AuthAttempt, timeoutS: number): ConnectionError {
+  const ctx = { host: ep.name, where: at(ep) };
+  const whose = ep.role ? `the ${ep.role}` : ep.name;
+  if (rejected) return new ConnectionError(`host key verification failed for ${whose}`, { ...ctx, detail: rejected });
+  const msg = err.message;
+  if (/authentication methods failed/i.test(msg) || err.level === 'client-authentication') {
+    return new ConnectionError(`SSH authentication failed for ${whose} as ${ep.user}`, {
+      ...ctx,
+      detail: auth.describe(),
+      hint: `authorize the key on ${ep.host} (its .pub in ~${ep.user}/.ssh/authorized_keys), or load an authorized key into ssh-agent; check ssh_user`,
+    });
   }
-  if (agent) return { agent };
-  throw new InputError('the SSH key file does not exist and no SSH agent is available (SSH_AUTH_SOCK unset)', {
-    host,
-    where: vars.ssh_key,
-    hint: 'set ssh_key (or IA_ENSO_SSH_KEY) to an existing private key, or start an agent with the key loaded',
-  });
+  if (/timed out|ETIMEDOUT/i.test(msg) || err.level === 'client-timeout') {
+    return new ConnectionError(`no SSH answer from ${whose} within ${timeoutS}s (ssh_timeout)`, { ...ctx, detail: msg, hint: 'check the address, the port, firewalls on the way and ssh_jump' });
+  }
+  if (/ECONNREFUSED/.test(msg)) {
+    return new ConnectionError(`connection refused by ${whose}: nothing listens on ${ep.host}:${ep.port}`, { ...ctx, detail: msg, hint: 'check ssh_host and ssh_port, and that sshd runs there' });
+  }
+  if (/ENOTFOUND|EAI_AGAIN/.test(msg)) {
+    return new ConnectionError(`cannot resolve ${ep.host}`, { ...ctx, detail: msg, hint: 'fix ssh_host (or ssh_jump), or the DNS record' });
+  }
+  return new ConnectionError(`cannot connect over SSH to ${whose}`, { ...ctx, detail: msg, hint: 'check ssh_host, ssh_port, ssh_jump and that sshd runs on the host' });
 }
 
-function explain(err: Error, ep: Endpoint, rejected: string | null, authTried: string): ConnectionError {
-  const at = `${ep.user}@${ep.host}:${ep.port}`;
-  if (rejected) return new ConnectionError(`host key verification failed for ${ep.label}`, { host: ep.label, where: at, detail: rejected });
-  const msg = err.message.replace(/^connect: (getConnection: )?/, '');
-  if (/authentication methods failed/i.test(msg)) {
-    return new ConnectionError(`SSH authentication failed as ${ep.user} (tried: ${authTried})`, { host: ep.label, where: at, detail: msg, hint: `check that the key is in ~${ep.user}/.ssh/authorized_keys on ${ep.host}` });
-  }
-  if (/passphrase|encrypted/i.test(msg)) {
-    return new ConnectionError('the SSH key is protected by a passphrase', { host: ep.label, where: at, detail: msg, hint: 'load the key into ssh-agent, or use a key without passphrase for automation' });
-  }
-  if (/timed out|ETIMEDOUT/i.test(msg)) {
-    return new ConnectionError(`no SSH answer within ${READY_TIMEOUT_MS / 1000}s`, { host: ep.label, where: at, detail: msg, hint: 'check the address, port and any firewall (or ssh_jump)' });
-  }
-  return new ConnectionError('cannot connect over SSH', { host: ep.label, where: at, detail: msg, hint: 'check ssh_host, ssh_port, ssh_jump and that sshd runs on the host' });
-}
-
-function execOn(client: Client, command: string, opts: ExecOptions): Promise<ExecResult> {
+/** Opens and authenticates one SSH connection (over `sock` when given: a forwarded stream). */
+function open(ep: Endpoint, vars: HostVars, plan: AuthPlan, onNote: (n: string) => void, sock?: ClientChannel): Promise<Client> {
+  const timeoutS = vars.ssh_timeout;
   return new Promise((resolve, reject) => {
-    client.exec(command, (err, stream) => {
-      if (err) return reject(err);
-      const out: Buffer[] = [];
-      const errs: Buffer[] = [];
-      stream.on('data', (d: Buffer) => out.push(d));
-      stream.stderr.on('data', (d: Buffer) => errs.push(d));
-      stream.on('close', (code: number | null, signal?: string) => {
-        const stderr = Buffer.concat(errs).toString('utf8');
-        resolve({ code: code ?? (signal ? 128 : 255), stdout: Buffer.concat(out), stderr: signal ? `${stderr}killed by signal ${signal}` : stderr });
-      });
-      stream.on('error', reject);
-      stream.end(opts.stdin ?? '');
+    const client = new SshClient();
+    const auth = new AuthAttempt(plan, ep.user);
+    const keys = { rejected: null as string | null };
+    let settled = false;
+    client.on('error', (err: Error & { level?: string }) => {
+      if (err.level === 'agent') {
+        auth.agentErrors.push(err.message); // ssh2 goes on with the next method
+        return;
+      }
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(explain(err, ep, keys.rejected, auth, timeoutS));
+    });
+    client.once('close', () => {
+      if (settled) return;
+      settled = true;
+      reject(explain(new Error('the connection was closed during the SSH handshake'), ep, keys.rejected, auth, timeoutS));
+    });
+    client.once('ready', () => {
+      settled = true;
+      resolve(client);
+    });
+    client.connect({
+      host: ep.host,
+      port: ep.port,
+      username: ep.user,
+      sock,
+      readyTimeout: timeoutS * 1000,
+      keepaliveInterval: Math.max(1, Math.floor(timeoutS / KEEPALIVE_COUNT)) * 1000,
+      keepaliveCountMax: KEEPALIVE_COUNT,
+      authHandler: auth.handler as never,
+      ...hostKeyOptions(vars, ep, keys, onNote),
     });
   });
 }
 
-/** ssh2-sftp-client keeps its ssh2 Client public at runtime but not in its types. */
-function sshClientOf(sftp: SftpClient): Client {
-  return (sftp as unknown as { client: Client }).client;
+/** RFC 4254 channel open failure reasons, as the bastion reports them. */
+const OPEN_FAILURE: Record<number, string> = {
+  1: 'administratively prohibited: the bastion does not allow this tunnel (AllowTcpForwarding, PermitOpen)',
+  2: 'connect failed: the bastion cannot reach the target',
+  3: 'unknown channel type',
+  4: 'resource shortage on the bastion',
+};
+
+function forward(jump: Client, jep: Endpoint, target: Endpoint): Promise<ClientChannel> {
+  return new Promise((resolve, reject) =>
+    jump.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => {
+      if (!err) return resolve(stream);
+      const reason = OPEN_FAILURE[(err as Error & { reason?: number }).reason ?? 0];
+      reject(
+        new ConnectionError(`the jump host ${jep.host}:${jep.port} could not open a tunnel to ${target.host}:${target.port}`, {
+          host: target.name,
+          where: at(jep),
+          detail: reason ? `${err.message} (${reason})` : err.message,
+          hint: 'check that the bastion allows TCP forwarding to the target (AllowTcpForwarding, PermitOpen) and reaches it (ssh_host and ssh_port are as seen from the bastion)',
+        }),
+      );
+    }),
+  );
+}
+
+/** The command as shown in messages: the program and its path arguments, not the (long) script. */
+function commandSummary(command: string): string {
+  const short = command.replace(/ sh -c '(?:[^']|'\\'')*'/, ' sh -c SCRIPT');
+  return short.length > 160 ? `${short.slice(0, 157)}...` : short;
 }
 
 export class SshTransport implements Transport {
   private closed = false;
+  private lost: string | null = null;
+  /** Rejecters of the commands in flight: a lost connection fails them at once. */
+  private readonly inFlight = new Set<(reason: string) => void>();
+
   private constructor(
     readonly description: string,
-    private readonly sftp: SftpClient,
+    private readonly name: string,
+    private readonly client: Client,
     private readonly jump: Client | null,
-    private readonly onDrop: () => string | null,
-  ) {}
-
-  static async connect(name: string, vars: HostVars): Promise<SshTransport> {
-    const target: Endpoint = { label: name, host: vars.ssh_host, port: vars.ssh_port, user: vars.ssh_user };
-    const auth = authOptions(vars, name);
-    const authTried = [auth.privateKey ? `key ${vars.ssh_key}` : null, auth.agent ? 'ssh-agent' : null].filter(Boolean).join(', ');
-    let jumpClient: Client | null = null;
-    let sock: ConnectConfig['sock'];
-    if (vars.ssh_jump) {
-      const j = parseJump(vars.ssh_jump)!;
-      const jep: Endpoint = { label: name, host: j.host, port: j.port, user: j.user ?? vars.ssh_user };
-      [jumpClient, sock] = await connectJump(jep, vars, auth, authTried, target);
-    }
-    let rejected: string | null = null;
-    let dropped: string | null = null;
-    // ssh2-sftp-client's default listeners console.log() every end/close, which
-    // would corrupt --json output; a drop between calls is recorded instead.
-    const sftp = new SftpClient(name, {
-      error: (err: unknown) => (dropped = err instanceof Error ? err.message : String(err)),
-      end: () => (dropped ??= 'the connection was ended by the host'),
-      close: () => (dropped ??= 'the connection was closed'),
-    });
-    try {
-      await sftp.connect({
-        host: target.host,
-        port: target.port,
-        username: target.user,
-        sock,
-        readyTimeout: READY_TIMEOUT_MS,
-        keepaliveInterval: KEEPALIVE_MS,
-        keepaliveCountMax: 3,
-        ...auth,
-        ...hostKeyOptions(vars, target, (m) => (rejected = m)),
-      });
-    } catch (err) {
-      jumpClient?.end();
-      throw explain(err as Error, target, rejected, authTried);
-    }
-    const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
-    return new SshTransport(`${target.user}@${target.host}:${target.port}${via}`, sftp, jumpClient, () => dropped);
+  ) {
+    const drop = (reason: string) => {
+      if (this.closed) return;
+      this.lost ??= reason;
+      for (const fail of [...this.inFlight]) fail(this.lost);
+    };
+    client.on('error', (err: Error) => drop(/keepalive/i.test(err.message) ? `no answer to ${KEEPALIVE_COUNT} keepalives (the host or the network stopped responding)` : err.message));
+    client.on('end', () => drop('the host closed the connection'));
+    client.on('close', () => drop('the connection was closed'));
+    jump?.on('error', (err: Error) => drop(`the jump host connection failed: ${err.message}`));
+    jump?.on('close', () => drop('the connection to the jump host was closed'));
   }
 
-  async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    const drop = this.onDrop();
-    if (drop && !this.closed) throw new ConnectionError(`the SSH connection was lost: ${drop}`, { where: this.description, hint: 'check the network and the host, then run converge again: it resumes from what is on the host' });
-    return execOn(sshClientOf(this.sftp), command, opts);
+  static async connect(name: string, vars: HostVars, opts: ConnectOptions = {}): Promise<SshTransport> {
+    const onNote = opts.onNote ?? (() => {});
+    const target: Endpoint = { name, role: '', host: vars.ssh_host, port: vars.ssh_port, user: vars.ssh_user };
+    const plan = authPlan(vars, name, opts.env ?? process.env);
+    let jump: Client | null = null;
+    let sock: ClientChannel | undefined;
+    if (vars.ssh_jump) {
+      const j = parseJump(vars.ssh_jump)!;
+      const jep: Endpoint = { name, role: 'jump host', host: j.host, port: j.port, user: j.user ?? vars.ssh_user };
+      jump = await open(jep, vars, plan, onNote);
+      try {
+        sock = await forward(jump, jep, target);
+      } catch (err) {
+        jump.end();
+        throw err;
+      }
+    }
+    let client: Client;
+    try {
+      client = await open(target, vars, plan, onNote, sock);
+    } catch (err) {
+      jump?.end();
+      throw err;
+    }
+    const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
+    return new SshTransport(`${at(target)}${via}`, name, client, jump);
+  }
+
+  private lostError(reason: string, command?: string): ConnectionError {
+    return new ConnectionError(`the SSH connection was lost${command ? ' while a command was running' : ''}: ${reason}`, {
+      host: this.name,
+      where: this.description,
+      detail: command ? `command: ${commandSummary(command)}` : undefined,
+      hint: command
+        ? 'the command may or may not have finished on the host; check the host and the network, then run converge again: it starts from what is on the host'
+        : 'check the host and the network, then run converge again: it starts from what is on the host',
+    });
+  }
+
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.closed) return Promise.reject(new Error(`${this.description}: the connection was closed by converge`));
+    if (this.lost) return Promise.reject(this.lostError(this.lost));
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const fail = (reason: string) => {
+        if (done) return;
+        done = true;
+        this.inFlight.delete(fail);
+        reject(this.lostError(reason, command));
+      };
+      this.inFlight.add(fail);
+      this.client.exec(command, (err, stream) => {
+        if (err) {
+          if (this.lost) return fail(this.lost);
+          done = true;
+          this.inFlight.delete(fail);
+          return reject(new ConnectionError('the host refused to run a command over SSH', { host: this.name, where: this.description, detail: err.message, hint: 'check MaxSessions in the host\'s sshd_config' }));
+        }
+        const out: Buffer[] = [];
+        const errs: Buffer[] = [];
+        let exit: { code: number | null; signal?: string } | null = null;
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.stderr.on('data', (d: Buffer) => errs.push(d));
+        stream.on('exit', (code: number | null, signal?: string) => (exit = { code, signal }));
+        stream.on('error', (e: Error) => fail(e.message));
+        stream.on('close', () => {
+          // No exit status: the channel died with the connection.
+          if (!exit) return fail(this.lost ?? 'the channel closed without an exit status');
+          if (done) return;
+          done = true;
+          this.inFlight.delete(fail);
+          const stderr = Buffer.concat(errs).toString('utf8');
+          const { code, signal } = exit as { code: number | null; signal?: string };
+          resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: signal ? `${stderr}killed by signal ${signal}` : stderr });
+        });
+        stream.end(opts.stdin ?? '');
+      });
+    });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      await this.sftp.end();
-    } catch {
-      // Already gone: nothing to release.
-    }
+    this.client.end();
     this.jump?.end();
   }
 }
 
-async function connectJump(jep: Endpoint, vars: HostVars, auth: Partial<ConnectConfig>, authTried: string, target: Endpoint): Promise<[Client, ConnectConfig['sock']]> {
-  const client = new Client();
-  let rejected: string | null = null;
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve());
-    client.once('error', (err) => reject(explain(err, { ...jep, label: `${jep.label} (jump host)` }, rejected, authTried)));
-    client.connect({
-      host: jep.host,
-      port: jep.port,
-      username: jep.user,
-      readyTimeout: READY_TIMEOUT_MS,
-      keepaliveInterval: KEEPALIVE_MS,
-      ...auth,
-      ...hostKeyOptions(vars, jep, (m) => (rejected = m)),
-    });
-  });
-  client.on('error', () => {}); // later errors surface on the forwarded stream
-  const stream = await new Promise<ConnectConfig['sock']>((resolve, reject) =>
-    client.forwardOut('127.0.0.1', 0, target.host, target.port, (err, s) => {
-      if (err) {
-        client.end();
-        reject(new ConnectionError(`the jump host ${jep.host} could not open a tunnel to ${target.host}:${target.port}`, { host: target.label, detail: err.message, hint: 'check that the bastion allows TCP forwarding (AllowTcpForwarding) and reaches the target' }));
-      } else resolve(s);
-    }),
-  );
-  return [client, stream];
-}
