@@ -14,6 +14,7 @@ LAB_USER=converge-lab
 LAB_HOME=/home/converge-lab
 SUDOERS_FILE=/etc/sudoers.d/converge-lab
 SSH_PORT=2222
+BASTION_PORT=2223 # a second sshd: the jump host (forwarding only)
 HTTP_PORT=18080
 HTTPS_PORT=18443
 OLLAMA_PORT=31434

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the lab daemons (nginx, sshd, fake backends, pebble, pebble-challtestsrv).
+# Stop the lab daemons (nginx, sshd, the bastion sshd, fake backends, pebble, pebble-challtestsrv).
 # Keeps $LAB so up.sh restarts with the same keys/certs. Tolerates anything
 # already stopped.
 #   --purge  also delete $LAB, the converge-lab user (and home) and its sudoers file.
@@ -17,6 +17,7 @@ esac
 # nginx -s quit is a graceful stop: workers finish open requests first.
 stop_daemon "$RUN/nginx.pid" 'nginx: master' nginx -c "$NGINX_CONF" -s quit
 stop_daemon "$RUN/sshd.pid" sshd
+stop_daemon "$RUN/bastion.pid" bastion_config
 stop_daemon "$RUN/backends.pid" backends.mjs
 stop_acme_daemon challtestsrv
 stop_acme_daemon pebble
