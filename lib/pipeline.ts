@@ -2,11 +2,12 @@
 // host's stages in order. A failing host never stops the others.
 import { Listr, ListrLogger, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2';
 import type { Stage } from './desired.js';
-import { describeError } from './errors.js';
+import { describeError, InputError } from './errors.js';
 import { HostRun, type HostOutcome, type Mode, type RunOptions } from './hostrun.js';
 import type { HostConfig } from './inventory.js';
 import type { Change } from './plan.js';
 import { redact } from './secrets.js';
+import { decideStages, everyStage, type StageDecision, type StageName, type StageSelection } from './tags.js';
 
 export interface PipelineOptions extends RunOptions {
   forks: number;
@@ -14,6 +15,8 @@ export interface PipelineOptions extends RunOptions {
   progress: NodeJS.WriteStream;
   /** Live view on a terminal; plain lines otherwise. */
   live: boolean;
+  /** --tags / --skip-tags (default: every stage). */
+  stages?: StageSelection;
 }
 
 const STAGES: Stage[] = ['tls', 'maps', 'vhost', 'enable'];
@@ -36,9 +39,35 @@ async function step(run: HostRun, task: ListrTaskWrapper<unknown, never, never>,
   }
 }
 
-function hostTasks(run: HostRun, mode: Mode): ListrTask[] {
+/**
+ * Once preflight has made the plan: which stages run (see lib/tags.ts). The
+ * changes of skipped stages leave the plan, so validate, reload, the recap and
+ * the status only count what this run really does; the notes say what was
+ * skipped and why. A selection the host cannot honour safely fails the host
+ * before anything is written.
+ */
+function applySelection(run: HostRun, sel: StageSelection, mode: Mode): StageDecision {
+  const plan = run.plan!;
+  const decision = decideStages(sel, { changes: plan.changes, mode });
+  if (decision.refused) {
+    throw new InputError(`the selected stages cannot run safely on this host: ${decision.refused}`, {
+      host: run.host.name,
+      where: sel.how,
+      hint: 'add the stages named above to --tags (or drop them from --skip-tags); nothing was changed',
+    });
+  }
+  plan.changes = plan.changes.filter((c) => decision.run.has(c.stage));
+  run.outcome.changes = plan.changes;
+  run.outcome.notes.push(...decision.notes);
+  return decision;
+}
+
+function hostTasks(run: HostRun, mode: Mode, sel: StageSelection): ListrTask[] {
+  let decision: StageDecision | null = null;
+  const skip = (s: StageName) => () => (decision && !decision.run.has(s) ? `${s}: skipped, ${decision.skipped.get(s) ?? 'not selected'}` : false);
   const stage = (s: Stage): ListrTask => ({
     title: s,
+    skip: skip(s),
     task: (_c, t) => step(run, t as never, s, async () => {
       await run.applyStage(s);
       return describeChanges(run.changesOf(s), mode);
@@ -47,12 +76,14 @@ function hostTasks(run: HostRun, mode: Mode): ListrTask[] {
   return [
     { title: 'preflight', task: (_c, t) => step(run, t as never, 'preflight', async () => {
       await run.preflight();
-      return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned`;
+      decision = applySelection(run, sel, mode);
+      const undone = decision.undone.length > 0 ? `, ${decision.undone.length} left undone by the stage selection` : '';
+      return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
     }) },
     ...STAGES.map(stage),
-    { title: 'validate', task: (_c, t) => step(run, t as never, 'validate', () => run.validate()) },
-    { title: 'reload', task: (_c, t) => step(run, t as never, 'reload', () => run.reload()) },
-    { title: 'verify', task: (_c, t) => step(run, t as never, 'verify', () => run.verify()) },
+    { title: 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, 'validate', () => run.validate()) },
+    { title: 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, 'reload', () => run.reload()) },
+    { title: 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, 'verify', () => run.verify()) },
   ];
 }
 
@@ -67,9 +98,9 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
   const logger = new ListrLogger({ processOutput: new ProcessOutput(opts.progress, opts.progress) });
   const list = new Listr(
     runs.map((run) => ({
-      title: `${run.host.name} (${run.vars.ssh_user}@${run.vars.ssh_host}:${run.vars.ssh_port})`,
+      title: `${run.host.name} (${run.vars.connection === 'local' ? 'local' : `${run.vars.ssh_user}@${run.vars.ssh_host}:${run.vars.ssh_port}`})`,
       task: (_c: unknown, t: ListrTaskWrapper<unknown, never, never>) =>
-        t.newListr(hostTasks(run, opts.mode), { concurrent: false, exitOnError: true }),
+        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage()), { concurrent: false, exitOnError: true }),
     })) as ListrTask[],
     {
       concurrent: opts.forks,

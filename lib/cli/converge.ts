@@ -1,9 +1,12 @@
 // `converge` command line: parse, load, run, report. No deploy logic here.
+// The run's heavy modules (listr2, ssh2, the planner) are imported only when a
+// run starts: --help, --list-hosts and bad input never load them.
 import { describeError, InputError } from '../errors.js';
-import { runPipeline } from '../pipeline.js';
+import { listHostsJson, listHostsText } from '../listhosts.js';
 import { exitCode, EXIT_FAILED, jsonReport, newTokenNotice, textRecap } from '../report.js';
 import { assertValidToken, redact } from '../secrets.js';
-import { SshTransport } from '../transport/ssh.js';
+import { parseStageSelection } from '../tags.js';
+import { connectHost } from '../transport/connect.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +20,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'how many hosts to run at once' })
     .option('rotate-token', { type: 'boolean', default: false, describe: 'replace the deployed Bearer token (by IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file if set, else a new one shown once); verifies the old one gets 401' })
     .option('lock-timeout', { type: 'number', default: 0, describe: 'seconds to wait for another converge of the same host to finish' })
+    .option('tags', { alias: 't', type: 'string', describe: 'only these stages (a,b): preflight, tls, maps, vhost, enable, validate, reload, verify' })
+    .option('skip-tags', { type: 'string', describe: 'all stages but these (a,b); stages others need are kept or the host is refused, and the recap says why' })
+    .option('list-hosts', { type: 'boolean', default: false, describe: 'print the selected hosts and their effective variables (secrets redacted); connect to nothing' })
     .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else the one on the host, else a new one shown once.')
     .parseAsync();
 
@@ -28,8 +34,16 @@ export async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(args.forks) || args.forks < 1) throw new InputError(`--forks must be a positive integer, got ${args.forks}`);
     if (!(args.lockTimeout >= 0)) throw new InputError(`--lock-timeout must be a number of seconds, got ${args.lockTimeout}`);
     if (envToken) assertValidToken(envToken, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
+    const stages = parseStageSelection(args.tags, args['skip-tags']);
     const hosts = selectedHosts(args);
+    if (args['list-hosts']) {
+      const ctx = { inventory: args.inventory, limit: args.limit, stages, envToken };
+      process.stdout.write(args.json ? listHostsJson(hosts, ctx) : listHostsText(hosts, ctx));
+      return 0;
+    }
     const progress = args.json ? process.stderr : process.stdout;
+    const connectNotes = new Map<string, string[]>();
+    const { runPipeline } = await import('../pipeline.js');
     const result = await runPipeline(hosts, {
       mode,
       rotateToken: args.rotateToken,
@@ -39,8 +53,10 @@ export async function main(argv: string[]): Promise<number> {
       forks: args.forks,
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
-      connect: (h) => SshTransport.connect(h.name, h.vars),
+      stages,
+      connect: (h) => connectHost(h, { onNote: (n) => connectNotes.set(h.name, [...(connectNotes.get(h.name) ?? []), n]) }),
     });
+    for (const o of result.outcomes) o.notes.unshift(...(connectNotes.get(o.host) ?? []));
     secrets = [...secrets, ...result.secrets];
     if (args.json) process.stdout.write(jsonReport(mode, result.outcomes, secrets) + '\n');
     else process.stdout.write(textRecap(mode, result.outcomes, secrets, args.diff));

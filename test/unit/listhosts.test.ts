@@ -1,0 +1,44 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseInventory } from '../../lib/inventory.js';
+import { listHostsJson, listHostsText } from '../../lib/listhosts.js';
+import { everyStage, parseStageSelection } from '../../lib/tags.js';
+
+const TOKEN = 'secret-token-0123456789abcdef0123456789abcdef';
+const HOSTS = parseInventory(
+  `
+all:
+  vars: { domain: gw.example.com, backend_ip: 10.0.0.1, ssh_user: deploy }
+  hosts:
+    p1: { ssh_host: 10.0.0.5 }
+  children:
+    eu:
+      vars: { ssh_jump: "ops@bastion.example.com:2200", ssh_key_passphrase_env: KEY_PASS }
+      hosts:
+        p2: { connection: local }
+`,
+  'inv.yml',
+);
+
+test('text: one block per host with every variable, how it is reached and its groups', () => {
+  const out = listHostsText(HOSTS, { inventory: 'inv.yml', limit: 'all', stages: everyStage(), envToken: TOKEN, env: { KEY_PASS: 'hunter2' } });
+  assert.match(out, /^2 host\(s\) selected from inv\.yml \(--limit all\); nothing was contacted$/m);
+  assert.match(out, /^p1 {2}\[ssh deploy@10\.0\.0\.5:22\]$/m);
+  assert.match(out, /^p2 {2}\[local \(this machine, no SSH\)\] {2}groups: eu$/m);
+  assert.match(out, /^ {2}ssh_jump +ops@bastion\.example\.com:2200$/m);
+  assert.match(out, /^ {2}listen_address +-$/m);
+  assert.match(out, /KEY_PASS is set \(<redacted>\)/);
+  assert.not.ok(out.includes('hunter2'), 'no passphrase');
+  assert.not.ok(out.includes(TOKEN), 'no token');
+});
+
+test('JSON: the effective variables, stages, and no secret', () => {
+  const doc = JSON.parse(listHostsJson(HOSTS, { inventory: 'inv.yml', stages: parseStageSelection('maps,vhost'), envToken: TOKEN, env: {} }));
+  assert.equal(doc.stages, ['maps', 'vhost']);
+  assert.is(doc.bearer_token, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
+  assert.is(doc.hosts[1].vars.connection, 'local');
+  assert.is(doc.hosts[1].passphrase_set, false);
+  assert.is(doc.hosts[0].vars.ssh_port, 22);
+});
+
+test.run();
