@@ -1,0 +1,323 @@
+// How converge reaches hosts, against the lab's real sshds: through the
+// bastion (127.0.0.1:2223, forwarding only), host keys (unknown, changed,
+// hashed, revoked, accept-new), keys, passphrases, a real ssh-agent,
+// connection: local, and connections that drop in the middle of a run.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { compare, converge, gateway, MAPS, resetLab, snapshot, TOKEN, type RunResult } from './lab.js';
+import {
+  BASTION,
+  BASTION_LOG,
+  CLOSED_PORT,
+  childrenOf,
+  connections,
+  convergeWithin,
+  watcher,
+  fingerprintOf,
+  hostKeyLine,
+  hostOf,
+  killQuietly,
+  LAB_KEY,
+  labHost,
+  labSshdPid,
+  logins,
+  mark,
+  PASS_KEY,
+  pidsOf,
+  report,
+  SSHD_LOG,
+  startAgent,
+  strangerKey,
+  tempDir,
+  waitFor,
+  writeKnownHosts,
+} from './fleetlab.js';
+
+const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, SSH_AUTH_SOCK: undefined };
+// verify is not what these tests are about (and is the slowest stage); the
+// gateway is probed directly where it matters.
+const FAST = ['--skip-tags', 'verify', '--json'];
+const BASTION_KEY_FP = fingerprintOf('/var/lib/converge-lab/sshd/bastion_host_ed25519_key.pub');
+const HOST_KEY_FP = fingerprintOf('/var/lib/converge-lab/sshd/ssh_host_ed25519_key.pub');
+
+test.before(() => resetLab());
+
+// ---- the bastion -----------------------------------------------------------------
+
+test('through the bastion: the target is reached over a tunnel the bastion opens, and converges', async () => {
+  resetLab();
+  const target = mark(SSHD_LOG);
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', labHost({ ssh_jump: BASTION }), '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'changed');
+  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+  const b = bastion.since();
+  assert.is(logins(b), 1, 'one login on the bastion');
+  assert.ok(b.some((l) => /direct_tcpip: originator .* target 127\.0\.0\.1 port 2222/.test(l)), `the bastion forwarded to the lab sshd:\n${b.join('\n')}`);
+  assert.is(logins(target.since()), 1, 'one login on the target');
+});
+
+test('DEPLOY_SSH_PROXY_HOST / _USER route the inventory host through the bastion too', async () => {
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', labHost(), ...FAST], { ...ENV, DEPLOY_SSH_PROXY_HOST: '127.0.0.1:2223', DEPLOY_SSH_PROXY_USER: 'converge-lab' });
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.is(hostOf(report(run), 'lab-proxy').status, 'ok');
+  assert.is(logins(bastion.since()), 1);
+});
+
+test("an unknown bastion host key is refused: its fingerprint is shown and the target is never reached", async () => {
+  const kh = writeKnownHosts([hostKeyLine(2222)]);
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', labHost({ ssh_jump: BASTION, ssh_known_hosts: kh }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'unreachable');
+  assert.match(host.error!, /host key verification failed for the jump host/);
+  assert.ok(host.error!.includes(BASTION_KEY_FP), host.error);
+  assert.match(host.error!, /ssh-keyscan -p 2223 127\.0\.0\.1/);
+  const b = bastion.since();
+  assert.is(connections(b), 1, 'the bastion was contacted');
+  assert.is(logins(b), 0, 'but not logged into');
+  assert.not.ok(b.some((l) => /direct_tcpip/.test(l)), 'and no tunnel to the target was asked for');
+});
+
+test('a changed bastion host key is refused', async () => {
+  const kh = writeKnownHosts([hostKeyLine(2222), `[127.0.0.1]:2223 ${strangerKey()}`]);
+  const run = await converge(['-i', labHost({ ssh_jump: BASTION, ssh_known_hosts: kh }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  const error = hostOf(report(run), 'lab-proxy').error!;
+  assert.match(error, /jump host/);
+  assert.match(error, /does not match the key recorded/);
+  assert.ok(error.includes(BASTION_KEY_FP));
+});
+
+test('a tunnel the bastion refuses (PermitOpen) is a clear error naming the bastion', async () => {
+  const run = await converge(['-i', labHost({ ssh_jump: BASTION, ssh_port: CLOSED_PORT }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.match(host.error!, /the jump host 127\.0\.0\.1:2223 could not open a tunnel to 127\.0\.0\.1:2299/);
+  assert.match(host.error!, /prohibited/i, "the bastion's own reason");
+});
+
+// ---- host keys ---------------------------------------------------------------------
+
+test('accept-new adds an unknown host (and bastion) to known_hosts like OpenSSH, once', async () => {
+  const kh = join(tempDir(), 'ssh', 'known_hosts'); // neither the file nor its directory exist yet
+  const inv = labHost({ ssh_jump: BASTION, ssh_known_hosts: kh, ssh_host_key_checking: 'accept-new' });
+  const run = await converge(['-i', inv, ...FAST], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const notes = hostOf(report(run), 'lab-proxy').notes.join('\n');
+  assert.ok(notes.includes(`[127.0.0.1]:2223 (jump host) (${BASTION_KEY_FP})`), notes);
+  assert.ok(notes.includes(`[127.0.0.1]:2222 (${HOST_KEY_FP})`), notes);
+  assert.equal(readFileSync(kh, 'utf8').trim().split('\n').sort(), [hostKeyLine(2222), hostKeyLine(2223)].sort());
+  // ssh(1) reads what was written: the same file works for OpenSSH.
+  execFileSync('ssh', ['-F', '/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${kh}`, '-i', LAB_KEY, '-p', '2222', 'converge-lab@127.0.0.1', 'true']);
+  const again = await converge(['-i', inv, ...FAST], ENV);
+  assert.is(again.code, 0);
+  assert.not.match(hostOf(report(again), 'lab-proxy').notes.join('\n'), /added the/, 'known now: nothing added');
+  assert.is(readFileSync(kh, 'utf8').trim().split('\n').length, 2);
+});
+
+test('accept-new never accepts a changed key, and leaves the file alone', async () => {
+  const kh = writeKnownHosts([`[127.0.0.1]:2222 ${strangerKey()}`]);
+  const before = readFileSync(kh, 'utf8');
+  const run = await converge(['-i', labHost({ ssh_known_hosts: kh, ssh_host_key_checking: 'accept-new' }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  const error = hostOf(report(run), 'lab-proxy').error!;
+  assert.match(error, /does not match the key recorded/);
+  assert.match(error, /accept-new never replaces a changed key/);
+  assert.ok(error.includes(HOST_KEY_FP));
+  assert.is(readFileSync(kh, 'utf8'), before);
+});
+
+test('hashed known_hosts entries (ssh-keygen -H) are honoured; an @revoked key is refused', async () => {
+  const kh = writeKnownHosts([hostKeyLine(2222)]);
+  execFileSync('ssh-keygen', ['-q', '-H', '-f', kh], { stdio: 'ignore' });
+  assert.match(readFileSync(kh, 'utf8'), /^\|1\|/);
+  const ok = await converge(['-i', labHost({ ssh_known_hosts: kh }), ...FAST], ENV);
+  assert.is(ok.code, 0, ok.stdout + ok.stderr);
+  const revoked = writeKnownHosts([hostKeyLine(2222), `@revoked ${hostKeyLine(2222)}`]);
+  const run = await converge(['-i', labHost({ ssh_known_hosts: revoked }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  assert.match(hostOf(report(run), 'lab-proxy').error!, /is marked @revoked/);
+});
+
+// ---- authentication ------------------------------------------------------------------
+
+test('a key the host does not accept: the error says which methods were tried and what the server accepts', async () => {
+  const dir = tempDir();
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_wrong')]);
+  const run = await converge(['-i', labHost({ ssh_key: join(dir, 'id_wrong') }), ...FAST], ENV);
+  assert.is(run.code, 1);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'unreachable');
+  assert.match(host.error!, /SSH authentication failed for lab-proxy as converge-lab/);
+  assert.ok(host.error!.includes(`tried: key ${join(dir, 'id_wrong')}`), host.error);
+  assert.match(host.error!, /not tried: ssh-agent \(SSH_AUTH_SOCK is not set\)/);
+  assert.match(host.error!, /the server accepts: publickey/);
+});
+
+test('a passphrase-protected key: refused before connecting without ssh_key_passphrase_env, used with it', async () => {
+  const passphrase = readFileSync(`${PASS_KEY}.passphrase`, 'utf8');
+  const watch = await watcher();
+  const without = await converge(['-i', labHost({ ssh_key: PASS_KEY, ssh_port: watch.port }), ...FAST], ENV);
+  watch.close();
+  assert.is(without.code, 1);
+  assert.match(without.stdout, /protected by a passphrase, and ssh_key_passphrase_env is not set/);
+  assert.is(watch.count(), 0, 'refused before connecting');
+
+  const inv = labHost({ ssh_key: PASS_KEY, ssh_key_passphrase_env: 'LAB_KEY_PASSPHRASE' });
+  const unset = await converge(['-i', inv, ...FAST], ENV);
+  assert.is(unset.code, 1);
+  assert.match(unset.stdout, /ssh_key_passphrase_env is LAB_KEY_PASSPHRASE, but LAB_KEY_PASSPHRASE is not set/);
+
+  const wrong = await converge(['-i', inv, ...FAST], { ...ENV, LAB_KEY_PASSPHRASE: 'not the passphrase' });
+  assert.is(wrong.code, 1);
+  assert.match(wrong.stdout, /the passphrase in LAB_KEY_PASSPHRASE does not decrypt the SSH key/);
+
+  const logins0 = mark(SSHD_LOG);
+  const run = await converge(['-i', inv, ...FAST], { ...ENV, LAB_KEY_PASSPHRASE: passphrase });
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.is(logins(logins0.since()), 1);
+  for (const r of [without, unset, wrong, run]) assert.not.ok((r.stdout + r.stderr).includes(passphrase), 'the passphrase is never printed');
+});
+
+test('no key file: the SSH agent is used (a real ssh-agent holding the passphrase-protected key)', async () => {
+  const agent = startAgent();
+  try {
+    agent.add(PASS_KEY, readFileSync(`${PASS_KEY}.passphrase`, 'utf8'));
+    const sshd = mark(SSHD_LOG);
+    const run = await converge(['-i', labHost({ ssh_key: '/nonexistent/id_ed25519' }), ...FAST], { ...ENV, ...agent.env });
+    assert.is(run.code, 0, run.stdout + run.stderr);
+    assert.is(hostOf(report(run), 'lab-proxy').status, 'ok');
+    const lines = sshd.since();
+    assert.is(logins(lines), 1);
+    assert.ok(lines.some((l) => l.includes(fingerprintOf(`${PASS_KEY}.pub`))), 'authenticated with the key the agent holds');
+  } finally {
+    agent.stop();
+  }
+});
+
+test('an agent without an authorized key, and no key file: the error names both', async () => {
+  const agent = startAgent();
+  try {
+    const dir = tempDir();
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_other')]);
+    agent.add(join(dir, 'id_other'));
+    const run = await converge(['-i', labHost({ ssh_key: '/nonexistent/id_ed25519' }), ...FAST], { ...ENV, ...agent.env });
+    assert.is(run.code, 1);
+    const error = hostOf(report(run), 'lab-proxy').error!;
+    assert.match(error, /tried: ssh-agent \(SSH_AUTH_SOCK\)/);
+    assert.match(error, /not tried: key \/nonexistent\/id_ed25519 \(no such file\)/);
+  } finally {
+    agent.stop();
+  }
+  const none = await converge(['-i', labHost({ ssh_key: '/nonexistent/id_ed25519' }), ...FAST], ENV);
+  assert.is(none.code, 1);
+  assert.match(none.stdout, /no way to authenticate over SSH: key \/nonexistent\/id_ed25519 \(no such file\); ssh-agent \(SSH_AUTH_SOCK is not set\)/);
+});
+
+// ---- connection: local -----------------------------------------------------------------
+
+test('connection: local converges the lab nginx on this machine, without SSH', async () => {
+  resetLab();
+  // Every SSH setting points nowhere: any use of SSH would fail the run.
+  const watch = await watcher();
+  const inv = labHost({ connection: 'local', ssh_port: watch.port, ssh_key: '/nonexistent/key', ssh_known_hosts: '/nonexistent/known_hosts' });
+  const run = await converge(['-i', inv, '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'changed');
+  assert.match(readFileSync(MAPS, 'utf8'), `"Bearer ${TOKEN}" 1;`);
+  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+  const before = snapshot();
+  const again = await converge(['-i', inv, '--json'], ENV);
+  assert.is(again.code, 0, again.stderr);
+  assert.is(hostOf(report(again), 'lab-proxy').status, 'ok');
+  assert.equal(compare(before, snapshot()), [], 'the second local run writes nothing');
+  assert.is(watch.count(), 0, 'no connection to the ssh_port');
+  watch.close();
+});
+
+// ---- connections that drop ---------------------------------------------------------------
+
+/**
+ * An nginx_command that hangs in the middle of preflight (the gather reads
+ * `nginx -T`). The runs below are check runs: an apply run's host lock is
+ * owned by the killed session process, which this lab's init reaps late, so
+ * the lock would look held to the next test for a while.
+ */
+const hanging = (seconds: number) => `sleep ${seconds}; nginx -c /var/lib/converge-lab/nginx/nginx.conf`;
+
+/**
+ * The user-side sshd process of each lab SSH connection ("sshd: user@notty",
+ * the child of the connection's privileged monitor): it holds the socket.
+ * Its parent stays alive to reap it at once, so the run's host lock (owned
+ * by this process) is seen as abandoned by the next run.
+ */
+function sessionProcesses(): number[] {
+  return childrenOf(labSshdPid()).flatMap((monitor) => childrenOf(monitor));
+}
+
+/** The pid of the hanging `sleep` once it runs on the host (or why the run ended before). */
+function hangingCommand(runP: Promise<RunResult>, seconds: string): Promise<number> {
+  return Promise.race([
+    waitFor('the hanging command on the host', () => pidsOf(['sleep', seconds])[0]),
+    runP.then((r) => Promise.reject(new Error(`converge ended before the command hung (exit ${r.code}):\n${r.stdout}\n${r.stderr}`))),
+  ]);
+}
+
+test('the SSH session killed in the middle of a run: the host fails with a clear message, at once', async () => {
+  const seconds = '293';
+  const runP = convergeWithin(60_000, ['-i', labHost({ nginx_command: hanging(Number(seconds)) }), '--check', '--json'], ENV);
+  const sleeper = await hangingCommand(runP, seconds);
+  killQuietly(sessionProcesses());
+  const run = await runP;
+  killQuietly([sleeper]);
+  assert.not.equal(run.code, 124, 'converge hung');
+  assert.is(run.code, 1, run.stdout + run.stderr);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'failed');
+  assert.match(host.error!, /the SSH connection was lost while a command was running/);
+  assert.match(host.error!, /sudo -n sh -c SCRIPT converge/);
+  assert.match(host.error!, /run converge again/);
+  assert.ok(run.ms < 30_000, `ended ${run.ms} ms after start, long before the ${seconds} s command`);
+});
+
+test('a host that stops answering mid-run (frozen sshd): keepalives end the run within ssh_timeout', async () => {
+  const seconds = '291';
+  const runP = convergeWithin(60_000, ['-i', labHost({ nginx_command: hanging(Number(seconds)), ssh_timeout: 3 }), '--check', '--json'], ENV);
+  const sleeper = await hangingCommand(runP, seconds);
+  // Freeze the connection's session process: the TCP connection stays open, nothing answers.
+  const session = sessionProcesses();
+  killQuietly(session, 'SIGSTOP');
+  const frozenAt = Date.now();
+  let run;
+  try {
+    run = await runP;
+  } finally {
+    killQuietly(session, 'SIGKILL');
+    killQuietly([sleeper]);
+  }
+  assert.not.equal(run.code, 124, 'converge hung');
+  assert.is(run.code, 1, run.stdout + run.stderr);
+  const host = hostOf(report(run), 'lab-proxy');
+  assert.is(host.status, 'failed');
+  assert.match(host.error!, /the SSH connection was lost while a command was running: no answer to 3 keepalives/);
+  assert.ok(Date.now() - frozenAt < 20_000, 'well within the deadline');
+});
+
+test('after dropped runs, the next run converges normally', async () => {
+  resetLab();
+  const run = await converge(['-i', labHost(), ...FAST], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.ok(existsSync(MAPS));
+});
+
+test.run();
+
