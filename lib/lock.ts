@@ -1,4 +1,4 @@
-// One converge at a time per host. The lock is a directory (mkdir is atomic)
+// One converge at a time per host. The lock is a directory (rename is atomic)
 // holding who took it. Its owner is the SSH session (or local process) of
 // the run: when that is gone, the lock is stale and the next run takes it
 // over, and says so.
@@ -10,31 +10,68 @@ export const LOCK_PATH = '/run/lock/converge.lock';
 
 export class LockError extends ConvergeError {}
 
-// $1 lock dir, $2 holder line. Prints "acquired", "takeover <old holder>" or
-// "held <holder>" (exit 3). The owner is the nearest sshd (this connection's
-// session) or node (a local run) above this shell: it lives exactly as long
-// as the run's connection.
-const ACQUIRE = `
-lock=$1 who=$2
+// The owner of this shell's run: the nearest sshd (this connection's session:
+// `sshd` up to OpenSSH 9.7, `sshd-session` since 9.8, whose listener is still
+// `sshd`) or node (a local run) above it, as "pid starttime". It lives exactly
+// as long as the run's connection. /proc/PID/stat is read after the ") " that
+// ends the command name, which may hold spaces.
+const OWNER = `
+field() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f"$(($2 - 2))"; }
 pid=$$
 while [ "$pid" -gt 1 ]; do
   comm=$(cat /proc/$pid/comm 2>/dev/null) || break
-  case "$comm" in sshd|node) break ;; esac
-  pid=$(awk '{print $4}' /proc/$pid/stat)
+  case "$comm" in sshd|sshd-session|node) break ;; esac
+  pid=$(field "$pid" 4)
 done
-owner="$pid $(awk '{print $22}' /proc/$pid/stat)"
+owner="$pid $(field "$pid" 22)"
+`;
+
+// $1 lock dir, $2 holder line. Prints "acquired", "takeover <old holder>" or
+// "held <holder>" (exit 3). A new lock is built aside and renamed into place,
+// so it is never seen without its holder (a run that read an empty holder
+// would take it for stale). A stale lock is taken over by one contender at a
+// time, under $1.takeover: a late contender must not move the new lock away.
+const ACQUIRE = `${OWNER}
+lock=$1 who=$2
+new="$lock.new.$$"
+trap 'rm -rf -- "$new"' EXIT
 mkdir -p -- "\${lock%/*}"
-claim() { mkdir -m 0700 -- "$lock" 2>/dev/null && printf '%s\\n%s\\n' "$owner" "$who" > "$lock/holder"; }
+rm -rf -- "$new"
+mkdir -m 0700 -- "$new" && printf '%s\\n%s\\n' "$owner" "$who" > "$new/holder" || exit 4
+# rename(2) fails on an existing lock (never empty): only one claim wins.
+claim() { mv -T -- "$new" "$lock" 2>/dev/null; }
+holder() { sed -n 2p "$lock/holder" 2>/dev/null; }
 if claim; then echo acquired; exit 0; fi
 old=$(cat "$lock/holder" 2>/dev/null)
 set -- $old
-if [ -n "\${1:-}" ] && [ "$(awk '{print $22}' /proc/$1/stat 2>/dev/null)" = "\${2:-}" ]; then
-  echo "held $(printf '%s' "$old" | sed -n 2p)"; exit 3
+if [ -n "\${1:-}" ] && [ "$(field "$1" 22)" = "\${2:-}" ]; then
+  echo "held $(holder)"; exit 3
 fi
-# Stale: only one contender wins the rename, then claims afresh.
-mv -T -- "$lock" "$lock.stale.$$" 2>/dev/null && rm -rf -- "$lock.stale.$$"
-if claim; then echo "takeover $(printf '%s' "$old" | sed -n 2p)"; exit 0; fi
-echo "held $(sed -n 2p "$lock/holder" 2>/dev/null)"; exit 3
+# A takeover that died half-way (never more than a moment) would block every later one.
+find "$lock.takeover" -maxdepth 0 -mmin +1 -exec rmdir -- {} + 2>/dev/null || true
+if mkdir -- "$lock.takeover" 2>/dev/null; then
+  if [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ]; then
+    mv -T -- "$lock" "$lock.stale.$$" 2>/dev/null && rm -rf -- "$lock.stale.$$"
+  fi
+  if claim; then rmdir -- "$lock.takeover"; echo "takeover $(printf '%s' "$old" | sed -n 2p)"; exit 0; fi
+  rmdir -- "$lock.takeover"
+fi
+echo "held $(holder)"; exit 3
+`;
+
+// $1 lock dir. Removes it only when this run's session owns it: a lock taken
+// over meanwhile (ours judged stale, or removed by hand and taken again)
+// belongs to another run. Exit 5 when it is someone else's.
+const RELEASE = `${OWNER}
+lock=$1
+[ -e "$lock" ] || exit 0
+set -- $(sed -n 1p "$lock/holder" 2>/dev/null)
+if [ "\${1:-} \${2:-}" = "$owner" ]; then
+  mv -T -- "$lock" "$lock.released.$$" && rm -rf -- "$lock.released.$$"
+  exit 0
+fi
+echo "it is held by another run now ($(sed -n 2p "$lock/holder" 2>/dev/null)): left in place" >&2
+exit 5
 `;
 
 export function holderLine(command: string): string {
@@ -45,21 +82,21 @@ export function holderLine(command: string): string {
  * Takes the host's lock, waiting up to timeoutS seconds for another run to
  * finish. Returns a note when a stale lock was taken over.
  */
-export async function acquireLock(r: Remote, command: string, timeoutS: number): Promise<string | null> {
+export async function acquireLock(r: Remote, command: string, timeoutS: number, path = LOCK_PATH): Promise<string | null> {
   const deadline = Date.now() + timeoutS * 1000;
   const who = holderLine(command);
   for (;;) {
-    const res = await sudoRun(r, ACQUIRE, [LOCK_PATH, who]);
+    const res = await sudoRun(r, ACQUIRE, [path, who]);
     const out = res.stdout.toString('utf8').trim();
     if (res.code === 0 && out === 'acquired') return null;
     if (res.code === 0 && out.startsWith('takeover ')) return `took over a stale lock (its run is gone): ${out.slice(9)}`;
     if (res.code !== 3) {
-      throw new LockError(`cannot take the lock (exit ${res.code})`, { host: r.host, where: LOCK_PATH, detail: res.stderr || out, hint: 'check that /run/lock exists and is writable by root' });
+      throw new LockError(`cannot take the lock (exit ${res.code})`, { host: r.host, where: path, detail: res.stderr || out, hint: 'check that /run/lock exists and is writable by root' });
     }
     if (Date.now() >= deadline) {
       throw new LockError(`another run holds the lock: ${out.slice(5)}`, {
         host: r.host,
-        where: LOCK_PATH,
+        where: path,
         hint: timeoutS > 0 ? `it did not finish within ${timeoutS}s; wait for it, or raise --lock-timeout` : 'wait for it to finish, or pass --lock-timeout SECONDS to wait',
       });
     }
@@ -67,6 +104,6 @@ export async function acquireLock(r: Remote, command: string, timeoutS: number):
   }
 }
 
-export async function releaseLock(r: Remote): Promise<void> {
-  await sudoOk(r, 'releasing the lock', 'rm -rf -- "$1"', [LOCK_PATH]);
+export async function releaseLock(r: Remote, path = LOCK_PATH): Promise<void> {
+  await sudoOk(r, 'releasing the lock', RELEASE, [path]);
 }

@@ -1,0 +1,177 @@
+// lib/lock.ts's lock script, run for real on this machine (sh + sudo -n) on a
+// temporary lock path. The owner of a lock is the process the run's commands
+// hang from: over SSH the session's sshd (named `sshd` up to OpenSSH 9.7,
+// `sshd-session` since 9.8), locally node. A fake session is a shell started
+// under that name.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireLock, LockError, releaseLock } from '../../lib/lock.js';
+import type { Remote } from '../../lib/remote.js';
+import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'converge-lock-'));
+let n = 0;
+const lockPath = () => join(dir, `case-${++n}`, 'converge.lock');
+
+/** Each command in its own short-lived shell named `name` (a session that ends with the command), or straight under node. */
+function remote(via: 'node' | 'sshd' | 'sshd-session'): Remote & { pids: number[] } {
+  const shell = via === 'node' ? 'sh' : join(dir, via);
+  if (via !== 'node' && !existsSync(shell)) symlinkSync('/bin/sh', shell);
+  const pids: number[] = [];
+  return {
+    host: `unit-${via}`,
+    pids,
+    transport: {
+      description: `local via ${via}`,
+      exec: (command: string, opts: ExecOptions = {}) =>
+        new Promise<ExecResult>((resolve) => {
+          // `; exit $?` keeps the shell from exec'ing the command: it stays its parent, as sshd does.
+          const child = spawn(shell, ['-c', `${command}\nexit $?`], { stdio: ['pipe', 'pipe', 'pipe'] });
+          pids.push(child.pid!);
+          const out: Buffer[] = [];
+          let err = '';
+          child.stdout.on('data', (d: Buffer) => out.push(d));
+          child.stderr.on('data', (d: Buffer) => (err += d));
+          child.on('close', (code) => resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: err }));
+          child.stdin.end(opts.stdin ?? '');
+        }),
+      close: async () => {},
+    },
+  };
+}
+
+function holder(path: string): { owner: number; line: string } {
+  const [owner, line] = readFileSync(join(path, 'holder'), 'utf8').split('\n');
+  return { owner: Number(owner.split(' ')[0]), line };
+}
+
+async function refusal(p: Promise<unknown>): Promise<LockError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.instance(err, LockError);
+  return err as LockError;
+}
+
+/** A lock whose recorded owner is a process that has exited. */
+function staleLock(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o700 });
+  const dead = spawn('true');
+  writeFileSync(join(path, 'holder'), `${dead.pid} 12345\nconverge on old-laptop (pid 4242, user alice, since 2024-01-01T00:00:00.000Z, command: converge --limit lab)\n`);
+}
+
+for (const via of ['sshd', 'sshd-session'] as const) {
+  test(`a run over an SSH session (${via}) owns the lock; once that session is gone the next run takes it over and says so`, async () => {
+    const path = lockPath();
+    const r = remote(via);
+    assert.is(await acquireLock(r, 'converge first', 0, path), null);
+    assert.is(holder(path).owner, r.pids[0], `the owner is the ${via} session, not a long-lived ancestor`);
+    assert.match(holder(path).line, new RegExp(`^converge on ${hostname()} \\(pid ${process.pid}, user \\S+, since \\d{4}-\\d\\d-\\d\\dT[^,]+Z, command: converge first\\)$`));
+    // The session ended with its command: the lock is stale.
+    const note = await acquireLock(remote(via), 'converge second', 0, path);
+    assert.match(String(note), /^took over a stale lock \(its run is gone\): converge on .* command: converge first\)$/);
+    assert.match(holder(path).line, /command: converge second\)$/);
+  });
+}
+
+test('a live holder: the second run fails at once with the holder (machine, pid, start time, command) and the lock path', async () => {
+  const path = lockPath();
+  await acquireLock(remote('node'), 'converge -i prod.yml --limit proxy-1', 0, path); // owner: this (live) process
+  const err = await refusal(acquireLock(remote('node'), 'converge again', 0, path));
+  assert.is(err.where, path);
+  assert.is(err.host, 'unit-node');
+  assert.match(err.message, new RegExp(`^another run holds the lock: converge on ${hostname()} \\(pid ${process.pid}, user \\S+, since \\S+Z, command: converge -i prod\\.yml --limit proxy-1\\)$`));
+  assert.match(err.hint ?? '', /--lock-timeout/);
+  assert.match(holder(path).line, /command: converge -i prod\.yml --limit proxy-1\)$/, 'the holder is untouched');
+});
+
+test('--lock-timeout: waits for the holder to release, then takes the lock', async () => {
+  const path = lockPath();
+  const r = remote('node');
+  await acquireLock(r, 'converge first', 0, path);
+  const t0 = Date.now();
+  setTimeout(() => void releaseLock(r, path), 1200);
+  assert.is(await acquireLock(remote('node'), 'converge waiting', 10, path), null);
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 1100 && waited < 4000, `waited ${waited} ms`);
+  assert.match(holder(path).line, /command: converge waiting\)$/);
+});
+
+test('--lock-timeout: gives up after about the timeout with the holder and a hint', async () => {
+  const path = lockPath();
+  await acquireLock(remote('node'), 'converge first', 0, path);
+  const t0 = Date.now();
+  const err = await refusal(acquireLock(remote('node'), 'converge waiting', 1, path));
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 1000 && waited < 3500, `waited ${waited} ms`);
+  assert.match(err.message, /command: converge first\)$/);
+  assert.match(err.hint ?? '', /did not finish within 1s/);
+});
+
+test('a lock left by a dead run (its owner pid gone) is taken over, and the note names the old holder', async () => {
+  const path = lockPath();
+  staleLock(path);
+  const note = await acquireLock(remote('node'), 'converge now', 0, path);
+  assert.is(note, 'took over a stale lock (its run is gone): converge on old-laptop (pid 4242, user alice, since 2024-01-01T00:00:00.000Z, command: converge --limit lab)');
+  assert.is(holder(path).owner, process.pid);
+});
+
+test('a lock whose owner pid now belongs to another process (a different start time) is stale too', async () => {
+  const path = lockPath();
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'holder'), `${process.pid} 1\nconverge on old (pid 1, user x, since 2024-01-01T00:00:00.000Z, command: converge)\n`);
+  assert.match(String(await acquireLock(remote('node'), 'converge', 0, path)), /^took over a stale lock/);
+});
+
+test('release removes only the lock of the run releasing it (the same session), never another run\'s', async () => {
+  const path = lockPath();
+  await acquireLock(remote('node'), 'converge holder', 0, path); // owner: this process
+  const other = remote('sshd'); // another session
+  await releaseLock(other, path).catch(() => {});
+  assert.ok(existsSync(join(path, 'holder')), 'the other run\'s lock is still there');
+  assert.match(holder(path).line, /command: converge holder\)$/);
+  await releaseLock(remote('node'), path);
+  assert.not.ok(existsSync(path), 'its own run releases it');
+});
+
+test('release of a lock that is already gone is not an error', async () => {
+  await releaseLock(remote('node'), lockPath());
+});
+
+/** `k` contenders at once; how many got the lock. */
+async function race(path: string, k: number): Promise<number> {
+  const results = await Promise.all(
+    Array.from({ length: k }, (_, i) =>
+      acquireLock(remote('node'), `contender ${i}`, 0, path).then(
+        () => 1,
+        (e) => {
+          if (!(e instanceof LockError)) throw e;
+          return 0;
+        },
+      ),
+    ),
+  );
+  return results.reduce((a: number, b: number) => a + b, 0);
+}
+
+test('contenders for a free lock: exactly one gets it', async () => {
+  for (let round = 0; round < 8; round++) {
+    const path = lockPath();
+    assert.is(await race(path, 6), 1, `round ${round}`);
+  }
+});
+
+test('contenders taking over the same stale lock: exactly one gets it (a late one must not move the new lock away)', async () => {
+  for (let round = 0; round < 8; round++) {
+    const path = lockPath();
+    staleLock(path);
+    assert.is(await race(path, 6), 1, `round ${round}`);
+  }
+});
+
+test.run();
