@@ -34,7 +34,9 @@ export async function restoreSpecs(r: Remote, v: HostVars, m: Manifest): Promise
   const saved = m.entries.filter((e) => e.backup).map((e) => e.backup!);
   const facts = (await gather(r, v.nginx_command, saved)).files;
   return m.entries.map((e): FileSpec => {
-    const base = { stage: stageOf(v, e.path), path: e.path, secret: e.path === mapsPath(v) };
+    // As desiredFiles() marks them: the renewal hook is not nginx's, so restoring
+    // it alone needs no nginx -t or reload, and does not rule out the scratch test.
+    const base = { stage: stageOf(v, e.path), path: e.path, secret: e.path === mapsPath(v), outsideNginx: e.path === deployHookPath(v) };
     if (!e.existed) return { ...base, absent: true, mode: 0, owner: 'root', group: 'root' };
     const f = facts.get(e.backup!);
     if (!f || f.kind === 'absent') {
