@@ -28,13 +28,24 @@ function describeChanges(changes: Change[], mode: Mode): string {
   return changes.map((c) => `${verb(c.action)} ${c.path} (${c.reasons.join('; ')})`).join(', ');
 }
 
-/** Runs one step; on failure undoes the host's writes and rethrows a redacted error. */
-async function step(run: HostRun, task: ListrTaskWrapper<unknown, never, never>, name: string, fn: () => Promise<string | void>): Promise<void> {
+/**
+ * Closes a host's connection (and releases its lock) once, as soon as its
+ * stages end rather than when every host has: another inventory entry for
+ * the same machine may be waiting for that lock.
+ */
+function closer(run: HostRun): () => Promise<void> {
+  let closing: Promise<void> | null = null;
+  return () => (closing ??= run.close());
+}
+
+/** Runs one step; on failure undoes the host's writes, disconnects and rethrows a redacted error. */
+async function step(run: HostRun, task: ListrTaskWrapper<unknown, never, never>, name: string, fn: () => Promise<string | void>, close: () => Promise<void>): Promise<void> {
   try {
     const summary = await fn();
     if (summary) task.title = `${name}: ${redact(summary, run.secrets)}`;
   } catch (err) {
     await run.fail(err);
+    await close();
     throw new Error(redact(describeError(err), run.secrets));
   }
 }
@@ -62,7 +73,7 @@ function applySelection(run: HostRun, sel: StageSelection, mode: Mode): StageDec
   return decision;
 }
 
-function hostTasks(run: HostRun, mode: Mode, sel: StageSelection): ListrTask[] {
+function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => Promise<void>): ListrTask[] {
   let decision: StageDecision | null = null;
   const skip = (s: StageName) => () => (decision && !decision.run.has(s) ? `${s}: skipped, ${decision.skipped.get(s) ?? 'not selected'}` : false);
   const stage = (s: Stage): ListrTask => ({
@@ -71,7 +82,7 @@ function hostTasks(run: HostRun, mode: Mode, sel: StageSelection): ListrTask[] {
     task: (_c, t) => step(run, t as never, s, async () => {
       await run.applyStage(s);
       return describeChanges(run.changesOf(s), mode);
-    }),
+    }, close),
   });
   return [
     { title: 'preflight', task: (_c, t) => step(run, t as never, 'preflight', async () => {
@@ -79,11 +90,13 @@ function hostTasks(run: HostRun, mode: Mode, sel: StageSelection): ListrTask[] {
       decision = applySelection(run, sel, mode);
       const undone = decision.undone.length > 0 ? `, ${decision.undone.length} left undone by the stage selection` : '';
       return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
-    }) },
+    }, close) },
     ...STAGES.map(stage),
-    { title: 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, 'validate', () => run.validate()) },
-    { title: 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, 'reload', () => run.reload()) },
-    { title: 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, 'verify', () => run.verify()) },
+    { title: 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, 'validate', () => run.validate(), close) },
+    { title: 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, 'reload', () => run.reload(), close) },
+    { title: 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, 'verify', () => run.verify(), close) },
+    // No title: not shown. The host is done: disconnect now.
+    { task: () => close() },
   ];
 }
 
@@ -95,12 +108,13 @@ export interface PipelineResult {
 
 export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): Promise<PipelineResult> {
   const runs = hosts.map((h) => new HostRun(h, opts));
+  const closers = new Map(runs.map((r) => [r, closer(r)]));
   const logger = new ListrLogger({ processOutput: new ProcessOutput(opts.progress, opts.progress) });
   const list = new Listr(
     runs.map((run) => ({
       title: `${run.host.name} (${run.vars.connection === 'local' ? 'local' : `${run.vars.ssh_user}@${run.vars.ssh_host}:${run.vars.ssh_port}`})`,
       task: (_c: unknown, t: ListrTaskWrapper<unknown, never, never>) =>
-        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage()), { concurrent: false, exitOnError: true }),
+        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage(), closers.get(run)!), { concurrent: false, exitOnError: true }),
     })) as ListrTask[],
     {
       concurrent: opts.forks,
@@ -116,6 +130,6 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
   } catch {
     // Each host's failure is recorded in its outcome.
   }
-  await Promise.all(runs.map((r) => r.close()));
+  await Promise.all(runs.map((r) => closers.get(r)!()));
   return { outcomes: runs.map((r) => r.finish()), secrets: [...new Set(runs.flatMap((r) => r.secrets))] };
 }

@@ -7,6 +7,7 @@ import { exitCode, EXIT_FAILED, jsonReport, newTokenNotice, textRecap } from '..
 import { assertValidToken, redact } from '../secrets.js';
 import { parseStageSelection } from '../tags.js';
 import { connectHost } from '../transport/connect.js';
+import type { HostConfig } from '../inventory.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +44,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const progress = args.json ? process.stderr : process.stdout;
     const connectNotes = new Map<string, string[]>();
+    const onNote = (h: HostConfig) => (n: string) => connectNotes.set(h.name, [...(connectNotes.get(h.name) ?? []), n]);
+    // The first hosts' SSH handshakes run while the pipeline's modules load;
+    // a failure surfaces in that host's preflight, like any connect error.
+    const early = new Map(hosts.slice(0, args.forks).map((h) => [h.name, connectHost(h, { onNote: onNote(h) })]));
+    for (const p of early.values()) p.catch(() => {});
     const { runPipeline } = await import('../pipeline.js');
     const result = await runPipeline(hosts, {
       mode,
@@ -54,8 +60,14 @@ export async function main(argv: string[]): Promise<number> {
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
       stages,
-      connect: (h) => connectHost(h, { onNote: (n) => connectNotes.set(h.name, [...(connectNotes.get(h.name) ?? []), n]) }),
+      connect: (h) => {
+        const p = early.get(h.name);
+        early.delete(h.name);
+        return p ?? connectHost(h, { onNote: onNote(h) });
+      },
     });
+    // Opened early but never used (the run was interrupted before that host started).
+    await Promise.all([...early.values()].map((p) => p.then((t) => t.close(), () => {})));
     for (const o of result.outcomes) o.notes.unshift(...(connectNotes.get(o.host) ?? []));
     secrets = [...secrets, ...result.secrets];
     if (args.json) process.stdout.write(jsonReport(mode, result.outcomes, secrets) + '\n');

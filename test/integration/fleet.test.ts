@@ -123,6 +123,18 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   assert.match(text.stdout, /error: \[decoy-all\] .*connection refused/);
 });
 
+test('several entries for one machine wait for its lock in turn (--lock-timeout), each host disconnecting when done', async () => {
+  resetLab();
+  const first = await converge([...INV, '--skip-tags', 'verify'], ENV);
+  assert.is(first.code, 0, first.stdout);
+  const inv = writeInventory({ vars: labVars(), hosts: { 'entry-a': null, 'entry-b': null, 'entry-c': null } });
+  const sshd = mark(SSHD_LOG);
+  const run = await converge(['-i', inv, '--forks', '3', '--lock-timeout', '60', '--skip-tags', 'verify', '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.equal(report(run).hosts.map((h) => h.status), ['ok', 'ok', 'ok']);
+  assert.is(logins(sshd.since()), 3, 'one connection per entry');
+});
+
 // ---- --tags / --skip-tags --------------------------------------------------------------
 
 const INV = ['-i', LAB_INVENTORY];
