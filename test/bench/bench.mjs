@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+// `npm run bench`: how fast converge is on the lab, against targets. A
+// measurement, not a test: it prints medians and never fails on a slow number
+// (it fails only when a run does not do what it should, e.g. a no-op run that
+// changes something). Run it under the lab lock, on an up lab (npm run bench
+// does both). BENCH_RUNS (default 5) sets the runs per measurement.
+//
+// What is measured (median of the runs):
+//   start-up   node alone; the CLI's --help (zx and node); the modules a run loads
+//   floor      one OpenSSH `ssh` that reads what converge's preflight reads
+//   1 host     first converge (after reset.sh), no-op converge (with and
+//              without the verify stage), no-op --check
+//   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
+//              and no-op converge (see below for the host lock)
+//   SSH connections per host and run, from the lab sshd's log (LogLevel VERBOSE)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, stringify } from 'yaml';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
+const SSHD_LOG = join(LAB, 'run/sshd.log');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
+const ZX = join(REPO, 'node_modules/.bin/zx');
+const CLI = join(REPO, 'tasks/converge.mjs');
+const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
+const ENV = { ...process.env, CI: 'true', IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
+delete ENV.SSH_AUTH_SOCK;
+
+// ---- helpers -----------------------------------------------------------------------
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ms = (x) => `${Math.round(x)} ms`;
+
+/** Runs a command once; returns its duration (ms) and output. Throws if it fails unexpectedly. */
+function timed(cmd, args, { env = ENV, okCodes = [0] } = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, cwd: REPO, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const elapsed = Number(process.hrtime.bigint() - t) / 1e6;
+  if (!okCodes.includes(r.status)) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  }
+  return { ms: elapsed, stdout: r.stdout, stderr: r.stderr };
+}
+
+function logSize() {
+  return statSync(SSHD_LOG).size;
+}
+function connectionsSince(offset) {
+  return readFileSync(SSHD_LOG).subarray(offset).toString('utf8').split('\n').filter((l) => l.startsWith('Connection from ')).length;
+}
+
+const failures = [];
+
+/**
+ * Repeats `once` RUNS times (after `before`, untimed); collects durations and
+ * SSH connections. A run that fails is reported at the end (exit 1); the
+ * measurement goes on with the runs that worked.
+ */
+function measure(label, once, { before, runs = RUNS, hosts = 1 } = {}) {
+  const times = [];
+  const conns = [];
+  process.stderr.write(`bench: ${label} `);
+  for (let i = 0; i < runs; i++) {
+    try {
+      if (before) before();
+      const off = logSize();
+      times.push(once());
+      conns.push(connectionsSince(off) / hosts);
+      process.stderr.write('.');
+    } catch (err) {
+      failures.push(`${label}: ${err.message}`);
+      process.stderr.write('x');
+    }
+  }
+  process.stderr.write(` ${times.length > 0 ? ms(median(times)) : 'no successful run'}\n`);
+  return { label, median: times.length > 0 ? median(times) : NaN, times, conns };
+}
+
+function converge(args, expect) {
+  const r = timed(ZX, [CLI, ...args, '--json'], { okCodes: [0, 1, 2] });
+  const report = JSON.parse(r.stdout);
+  const statuses = report.hosts.map((h) => h.status);
+  if (!statuses.every((s) => s === expect)) {
+    const odd = report.hosts.filter((h) => h.status !== expect).map((h) => `${h.host}: ${h.status}${h.error ? ` (${h.error.split('\n')[0]})` : ''}`);
+    throw new Error(`expected every host ${expect}; ${odd.length} not: ${odd.slice(0, 3).join('; ')}`);
+  }
+  return r.ms;
+}
+
+const reset = () => execFileSync('bash', [join(REPO, 'test/lab/reset.sh')], { stdio: 'inherit' });
+
+function fleetInventory(n) {
+  const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+  const hosts = Object.fromEntries(Array.from({ length: n }, (_, i) => [`lab-${String(i + 1).padStart(2, '0')}`, null]));
+  const file = join(mkdtempSync(join(tmpdir(), 'converge-bench-')), 'fleet.yml');
+  writeFileSync(file, stringify({ all: { vars, hosts } }));
+  return file;
+}
+
+/** What preflight reads, the way one OpenSSH ssh would: the floor of a no-op run. */
+function floorCommand() {
+  const inv = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+  const d = 'gateway.converge.test';
+  const files = [
+    `${inv.letsencrypt_dir}/renewal-hooks/deploy/${d}-nginx-reload`,
+    `${inv.nginx_conf_d}/ia-enso-http-maps.conf`,
+    `${inv.nginx_sites_available}/${d}.conf`,
+    inv.nginx_conf,
+  ];
+  const script = `cat ${files.join(' ')} 2>/dev/null; readlink ${inv.nginx_sites_enabled}/${d}.conf; test -e ${inv.letsencrypt_dir}/live/${d}/fullchain.pem; ${inv.nginx_command} -T >/dev/null 2>&1`;
+  return ['-F', join(LAB, 'client/ssh_config'), '-o', 'ControlMaster=no', 'lab', `sudo -n sh -c '${script}'`];
+}
+
+const nodeImport = (spec) => ['--input-type=module', '-e', `await import(${JSON.stringify(spec)})`];
+
+// ---- measurements ---------------------------------------------------------------------
+
+const results = {};
+const fleet20 = fleetInventory(20);
+
+results.node = measure('node start-up (node -e "")', () => timed('node', ['-e', '']).ms);
+results.helpZx = measure('CLI start-up: zx tasks/converge.mjs --help', () => timed(ZX, [CLI, '--help']).ms);
+results.helpNode = measure('CLI start-up without zx: node tasks/converge.mjs --help', () => timed('node', [CLI, '--help']).ms);
+results.listHosts = measure('--list-hosts, 20 hosts (no connection)', () => timed(ZX, [CLI, '-i', fleet20, '--list-hosts']).ms);
+results.runModules = measure("a run's modules: node + CLI, pipeline, ssh transport", () =>
+  timed('node', ['--input-type=module', '-e', `await import('${REPO}dist/lib/cli/converge.js'); await import('${REPO}dist/lib/pipeline.js'); await import('${REPO}dist/lib/transport/ssh.js');`]).ms,
+);
+const modules = {};
+for (const m of ['zx', 'yargs', 'yaml', 'listr2', 'ssh2', 'diff']) {
+  modules[m] = median(Array.from({ length: RUNS }, () => timed('node', nodeImport(m)).ms)) - results.node.median;
+}
+
+results.floor = measure('floor: one OpenSSH ssh reading the same files (sudo, nginx -T)', () => timed('ssh', floorCommand()).ms);
+// OpenSSH 9's default key exchange (sntrup761x25519) costs more CPU than ssh2's curve25519.
+results.floorCurve = measure('floor with the key exchange ssh2 uses (curve25519-sha256)', () =>
+  timed('ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floorCommand()]).ms,
+);
+
+results.first = measure('first converge, 1 host (after reset.sh)', () => converge(['-i', LAB_INVENTORY], 'changed'), { before: reset });
+results.noop = measure('no-op converge, 1 host', () => converge(['-i', LAB_INVENTORY], 'ok'));
+results.noopNoVerify = measure('no-op converge, 1 host, --skip-tags verify', () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok'));
+results.check = measure('no-op --check, 1 host', () => converge(['-i', LAB_INVENTORY, '--check'], 'ok'));
+results.check20 = measure('no-op --check, 20 hosts, --forks 20', () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok'), { hosts: 20 });
+results.noop20NoVerify = measure('no-op converge, 20 hosts, --forks 20, --skip-tags verify (host lock: serialised)', () =>
+  converge(['-i', fleet20, '--forks', '20', '--lock-timeout', '300', '--skip-tags', 'verify'], 'ok'), { hosts: 20, runs: Math.min(RUNS, 3) },
+);
+
+// ---- report ----------------------------------------------------------------------------
+
+const r = results;
+const startup = r.node.median;
+const rows = [];
+const row = (what, measured, target, ok) => rows.push([what, measured, target ?? '', ok === undefined ? '' : ok ? 'met' : 'NOT met']);
+const startupCli = r.helpZx.median;
+const conns = (x) => {
+  const lo = Math.min(...x.conns);
+  const hi = Math.max(...x.conns);
+  return lo === hi ? `${lo}` : `${lo}-${hi}`;
+};
+
+row('node start-up', ms(startup));
+row('CLI --help via zx (start-up users pay)', ms(r.helpZx.median), 'small');
+row('  of which zx (vs node tasks/converge.mjs --help)', ms(r.helpZx.median - r.helpNode.median));
+row('  CLI modules over node (node tasks/converge.mjs --help)', ms(r.helpNode.median - startup));
+row("a run's modules over node (CLI + pipeline + ssh2)", ms(r.runModules.median - startup));
+row('--list-hosts, 20 hosts', ms(r.listHosts.median));
+row('floor: one OpenSSH ssh, same reads', ms(r.floor.median));
+row('  same, curve25519 key exchange (as ssh2)', ms(r.floorCurve.median));
+const noopTarget = 1.5 * r.floor.median + startup;
+const noopTargetCli = 1.5 * r.floor.median + startupCli;
+row('no-op converge, 1 host', ms(r.noop.median), `<= 1.5 x floor + node = ${ms(noopTarget)}`, r.noop.median <= noopTarget);
+row('  same, --skip-tags verify', ms(r.noopNoVerify.median), `<= ${ms(noopTarget)}`, r.noopNoVerify.median <= noopTarget);
+row('  same, counting the CLI start-up as start-up', ms(r.noopNoVerify.median), `<= 1.5 x floor + CLI --help = ${ms(noopTargetCli)}`, r.noopNoVerify.median <= noopTargetCli);
+row('  the verify stage (difference)', ms(r.noop.median - r.noopNoVerify.median));
+row('first converge, 1 host', ms(r.first.median));
+row('no-op --check, 1 host', ms(r.check.median));
+row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
+row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)} (lock-serialised, see below)`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts']]) {
+  if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, conns(r[k]), '1', r[k].conns.every((c) => c === 1));
+}
+
+const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((x) => String(x[i]).length), ['measurement', 'median', 'target', ''][i].length));
+const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+const out = [
+  '',
+  `converge benchmark on the lab: median of ${RUNS} runs (20-host converges: ${Math.min(RUNS, 3)}); node ${process.version}, ${cpus().length} CPU(s), ${new Date().toISOString()}`,
+  '',
+  line(['measurement', 'median', 'target', '']),
+  line(widths.map((w) => '-'.repeat(w))),
+  ...rows.map(line),
+  '',
+  `Importing each heavy module alone, over node: ${Object.entries(modules).map(([m, t]) => `${m} ${Math.round(t)}`).join(', ')} ms`,
+  '',
+  'All runs (ms):',
+  ...Object.values(r).map((x) => `  ${x.label}: ${x.times.map(Math.round).join(', ')}`),
+  '',
+  'Notes: the 20 inventory entries are the same lab machine, so an applying run',
+  "serialises on the host lock (/run/lock/converge.lock; --lock-timeout makes them",
+  'wait in turn): --check, which takes no lock, shows the parallel cost. The floor',
+  "runs one OpenSSH ssh doing preflight's reads (files, nginx -T) through sudo.",
+  '',
+  ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
+];
+process.stdout.write(out.join('\n'));
+process.exitCode = failures.length > 0 ? 1 : 0;
