@@ -44,7 +44,10 @@ holder() { sed -n 2p "$lock/holder" 2>/dev/null; }
 if claim; then echo acquired; exit 0; fi
 old=$(cat "$lock/holder" 2>/dev/null)
 set -- $old
-if [ -n "\${1:-}" ] && [ "$(field "$1" 22)" = "\${2:-}" ]; then
+# Alive: the same process (pid and start time), and not a zombie — a session
+# whose monitor died is reparented, and an init that does not reap (as in
+# some containers) would otherwise keep the lock for ever.
+if [ -n "\${1:-}" ] && [ "$(field "$1" 22)" = "\${2:-}" ] && [ "$(field "$1" 3)" != Z ]; then
   echo "held $(holder)"; exit 3
 fi
 # A takeover that died half-way (never more than a moment) would block every later one.

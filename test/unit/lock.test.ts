@@ -128,6 +128,27 @@ test('a lock whose owner pid now belongs to another process (a different start t
   assert.match(String(await acquireLock(remote('node'), 'converge', 0, path)), /^took over a stale lock/);
 });
 
+test('a lock whose owner is a zombie (its session died, nobody reaped it) is stale', async () => {
+  const path = lockPath();
+  // `true` exits while its parent has become `sleep`, which never reaps it: a zombie for 3 s.
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombie = Number((await new Promise<Buffer>((res) => parent.stdout.once('data', res))).toString());
+  let stat = '';
+  for (let i = 0; i < 50 && !/^\S+ \S+ Z /.test(stat.replace(/^.*\) /, 'x x ')); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
+  }
+  const fields = stat.replace(/^.*\) /, '').split(' ');
+  assert.is(fields[0], 'Z', 'the fixture is a zombie');
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'holder'), `${zombie} ${fields[19]}\nconverge on gone (pid 1, user x, since 2024-01-01T00:00:00.000Z, command: converge)\n`);
+  try {
+    assert.match(String(await acquireLock(remote('node'), 'converge', 0, path)), /^took over a stale lock/);
+  } finally {
+    parent.kill();
+  }
+});
+
 test('release removes only the lock of the run releasing it (the same session), never another run\'s', async () => {
   const path = lockPath();
   await acquireLock(remote('node'), 'converge holder', 0, path); // owner: this process
