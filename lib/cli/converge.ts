@@ -45,10 +45,6 @@ export async function main(argv: string[]): Promise<number> {
     const progress = args.json ? process.stderr : process.stdout;
     const connectNotes = new Map<string, string[]>();
     const onNote = (h: HostConfig) => (n: string) => connectNotes.set(h.name, [...(connectNotes.get(h.name) ?? []), n]);
-    // The first hosts' SSH handshakes run while the pipeline's modules load;
-    // a failure surfaces in that host's preflight, like any connect error.
-    const early = new Map(hosts.slice(0, args.forks).map((h) => [h.name, connectHost(h, { onNote: onNote(h) })]));
-    for (const p of early.values()) p.catch(() => {});
     const { runPipeline } = await import('../pipeline.js');
     const result = await runPipeline(hosts, {
       mode,
@@ -60,14 +56,8 @@ export async function main(argv: string[]): Promise<number> {
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
       stages,
-      connect: (h) => {
-        const p = early.get(h.name);
-        early.delete(h.name);
-        return p ?? connectHost(h, { onNote: onNote(h) });
-      },
+      connect: (h) => connectHost(h, { onNote: onNote(h) }),
     });
-    // Opened early but never used (the run was interrupted before that host started).
-    await Promise.all([...early.values()].map((p) => p.then((t) => t.close(), () => {})));
     for (const o of result.outcomes) o.notes.unshift(...(connectNotes.get(o.host) ?? []));
     secrets = [...secrets, ...result.secrets];
     if (args.json) process.stdout.write(jsonReport(mode, result.outcomes, secrets) + '\n');

@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { compare, converge, gateway, MAPS, resetLab, snapshot, TOKEN, type RunResult } from './lab.js';
 import {
@@ -102,6 +103,24 @@ test('a tunnel the bastion refuses (PermitOpen) is a clear error naming the bast
   const host = hostOf(report(run), 'lab-proxy');
   assert.match(host.error!, /the jump host 127\.0\.0\.1:2223 could not open a tunnel to 127\.0\.0\.1:2299/);
   assert.match(host.error!, /prohibited/i, "the bastion's own reason");
+});
+
+test('a host that accepts TCP but never speaks SSH is unreachable after ssh_timeout, with a clear message', async () => {
+  const held: Socket[] = [];
+  const silent = createServer((sock) => held.push(sock)); // accepts, says nothing
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as { port: number }).port;
+  try {
+    const run = await convergeWithin(30_000, ['-i', labHost({ ssh_port: port, ssh_timeout: 2 }), ...FAST], ENV);
+    assert.not.equal(run.code, 124, 'converge hung');
+    assert.is(run.code, 1);
+    const host = hostOf(report(run), 'lab-proxy');
+    assert.is(host.status, 'unreachable');
+    assert.match(host.error!, new RegExp(`no SSH answer from lab-proxy within 2s \\(ssh_timeout\\)`));
+  } finally {
+    for (const sock of held) sock.destroy();
+    silent.close();
+  }
 });
 
 // ---- host keys ---------------------------------------------------------------------
