@@ -267,9 +267,9 @@ test('connection: local converges the lab nginx on this machine, without SSH', a
 
 /**
  * An nginx_command that hangs in the middle of preflight (the gather reads
- * `nginx -T`). The runs below are check runs: an apply run's host lock is
- * owned by the killed session process, which this lab's init reaps late, so
- * the lock would look held to the next test for a while.
+ * `nginx -T`). The runs below are check runs, which take no host lock: the
+ * transport is what is under test, and a lock left by a killed session is
+ * lock.ts's business (its tests cover the takeover).
  */
 const hanging = (seconds: number) => `sleep ${seconds}; nginx -c /var/lib/converge-lab/nginx/nginx.conf`;
 
