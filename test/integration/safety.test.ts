@@ -1,0 +1,560 @@
+// Secrets, locks and backups against the lab, through the real CLI: where the
+// token comes from and that it never leaks, rotation, the host lock, backups
+// and tasks/rollback.mjs, and every bad input refused before connecting.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compare, fileMode, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
+import {
+  BACKUPS,
+  deadPid,
+  HOOK,
+  leaks,
+  LOCK,
+  logOffsets,
+  plantLock,
+  procStart,
+  record,
+  removeLock,
+  run,
+  secret,
+  sshLogins,
+  STACK,
+  start,
+  state,
+  until,
+  watchCommandLines,
+} from './safetylab.js';
+
+const OFFSETS = logOffsets();
+const FILE_TOKEN = 'file-token-0123456789abcdef0123456789abcdef';
+const ENV_TOKEN = 'env-token-0123456789abcdef0123456789abcdefgh';
+const NEXT_TOKEN = 'next-token-0123456789abcdef0123456789abcdef';
+secret(TOKEN, FILE_TOKEN, ENV_TOKEN, NEXT_TOKEN);
+
+const tmp = mkdtempSync(join(tmpdir(), 'converge-safety-'));
+function tokenFile(name: string, content: string): string {
+  const p = join(tmp, name);
+  writeFileSync(p, content, { mode: 0o600 });
+  return p;
+}
+
+const ok = (token: string) => gateway('/ollama/v1/models', { Authorization: `Bearer ${token}` }).then((r) => r.status);
+const noToken = (r: { stdout: string; stderr: string }, t: string) => !r.stdout.includes(t) && !r.stderr.includes(t);
+const json = (r: { stdout: string }) => JSON.parse(r.stdout).hosts[0];
+const backupRuns = () => (existsSync(BACKUPS) ? readdirSync(BACKUPS).filter((d) => /^\d{8}T\d{6}Z-\d+$/.test(d)).sort() : []);
+
+// ---- where the token comes from ---------------------------------------------------
+
+test('bearer_token_file is used when IA_ENSO_OLLAMA_BEARER_TOKEN is unset: the gateway answers 200 with it', async () => {
+  resetLab();
+  const inv = labInventory({ bearer_token_file: tokenFile('token', `${FILE_TOKEN}\n`) });
+  const r = await run(['-i', inv, '--json']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(json(r).status, 'changed');
+  assert.not.match(r.stderr, /shown once/, 'a token from a file is not "generated"');
+  assert.is(await ok(FILE_TOKEN), 200);
+  assert.is(fileMode(MAPS), '640 0:0');
+  assert.ok(noToken(r, FILE_TOKEN));
+  // Kept on the next run without any change.
+  const again = await run(['-i', inv, '--json']);
+  assert.is(json(again).status, 'ok');
+});
+
+test('IA_ENSO_OLLAMA_BEARER_TOKEN wins over bearer_token_file', async () => {
+  const inv = labInventory({ bearer_token_file: tokenFile('token', `${FILE_TOKEN}\n`) });
+  const r = await run(['-i', inv, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(json(r).changes.map((c: { path: string }) => c.path), [MAPS]);
+  assert.match(json(r).changes[0].reasons.join(), /the Bearer token changes/);
+  assert.is(await ok(ENV_TOKEN), 200);
+  assert.is(await ok(FILE_TOKEN), 401);
+  assert.is(fileMode(MAPS), '640 0:0');
+  assert.ok(noToken(r, ENV_TOKEN) && noToken(r, FILE_TOKEN));
+});
+
+/** A token-source error: exit 1, one line naming the host and the file, no stack, no SSH login, nothing changed. */
+async function refusedBeforeConnecting(inv: string, where: string, why: RegExp, secretValue?: string) {
+  const before = snapshot();
+  const logins = sshLogins();
+  const r = await run(['-i', inv], {}, 'converge.mjs', 20_000);
+  assert.is(r.signal, null, `the run hung after its error and was killed: ${r.stderr}`);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, new RegExp(`^converge: \\[lab-proxy\\] ${where.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `, 'm'));
+  assert.match(r.stderr, why);
+  assert.not.match(r.stderr, STACK);
+  assert.is(r.stdout, '', 'not even the progress view started');
+  assert.is(sshLogins(), logins, 'no SSH connection was made');
+  assert.equal(compare(before, snapshot()), []);
+  if (secretValue) assert.ok(noToken(r, secretValue), 'the invalid token is not printed');
+}
+
+test('a bearer_token_file that does not exist: exit 1 before any connection, naming the host and the file', async () => {
+  const missing = join(tmp, 'no-such-token');
+  await refusedBeforeConnecting(labInventory({ bearer_token_file: missing }), missing, /cannot read bearer_token_file: ENOENT/);
+});
+
+test('a bearer_token_file that cannot be read (a directory): exit 1 before any connection', async () => {
+  const d = join(tmp, 'a-directory');
+  mkdirSync(d, { recursive: true });
+  await refusedBeforeConnecting(labInventory({ bearer_token_file: d }), d, /cannot read bearer_token_file: EISDIR/);
+});
+
+test('an invalid token in bearer_token_file: exit 1 before any connection, the rule broken named, the token never printed', async () => {
+  const bad = 'has "quotes" and spaces; $(rm -rf /) 0123456789abcdef';
+  const f = tokenFile('bad', `${bad}\n`);
+  secret(bad);
+  await refusedBeforeConnecting(labInventory({ bearer_token_file: f }), f, /the Bearer token is invalid: it contains a character outside RFC 6750/, bad);
+  const short = tokenFile('short', 'short-token-12345\n');
+  await refusedBeforeConnecting(labInventory({ bearer_token_file: short }), short, /it has 17 characters, at least 32 are required/);
+});
+
+test('the token is checked before connecting: with a closed SSH port the error is the token error, not "connection refused"', async () => {
+  const f = tokenFile('bad2', 'not valid {token} 0123456789abcdef0123456789\n');
+  const r = await run(['-i', labInventory({ bearer_token_file: f, ssh_port: 1 })]);
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /\[lab-proxy\] .*bad2: the Bearer token is invalid/);
+  assert.not.match(r.stdout + r.stderr, /connection refused|unreachable/);
+});
+
+// ---- rotation ---------------------------------------------------------------------------
+
+test('--rotate-token: a new token shown once on stderr (never on stdout or in JSON); the old one gets 401, the new one 200', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const watch = watchCommandLines([TOKEN]);
+  const r = await run(['-i', LAB_INVENTORY, '--rotate-token', '--json']);
+  const onCommandLines = watch.stop();
+  assert.is(r.code, 0, r.stderr);
+  const m = /shown once, converge keeps no copy of it:\n\s+([0-9a-f]{64})\n/.exec(r.stderr);
+  assert.ok(m, 'the new token is on stderr');
+  const fresh = m![1];
+  assert.is(r.stderr.split(fresh).length - 1, 1, 'exactly once');
+  assert.not.ok(r.stdout.includes(fresh), 'not in the JSON report');
+  assert.ok(noToken(r, TOKEN), 'the old token is not printed either');
+  const host = json(r);
+  assert.is(host.status, 'changed');
+  const retired = host.probes.find((p: { id: string }) => p.id === 'gate-retired-token');
+  assert.ok(retired, 'verify checked the replaced token');
+  assert.is(retired.status, 401);
+  assert.ok(retired.ok);
+  assert.match(host.changes[0].diff, /<redacted:previous-bearer-token>/);
+  assert.is(await ok(TOKEN), 401);
+  assert.is(await ok(fresh), 200);
+  assert.is(fileMode(MAPS), '640 0:0');
+  assert.equal(onCommandLines, [], 'the token was on no command line while the run lasted');
+  // The next run keeps the rotated token, silently.
+  const again = await run(['-i', LAB_INVENTORY]);
+  assert.is(again.code, 0);
+  assert.not.match(again.stderr, /shown once/);
+  assert.is(await ok(fresh), 200);
+});
+
+test('--rotate-token with IA_ENSO_OLLAMA_BEARER_TOKEN set to a new value: that one is deployed, not shown, the old one gets 401', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const r = await run(['-i', LAB_INVENTORY, '--rotate-token', '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: NEXT_TOKEN });
+  assert.is(r.code, 0, r.stderr);
+  assert.not.match(r.stderr, /shown once/, 'the operator chose it: nothing to show');
+  assert.ok(noToken(r, NEXT_TOKEN) && noToken(r, TOKEN));
+  assert.is(json(r).probes.find((p: { id: string }) => p.id === 'gate-retired-token')?.status, 401);
+  assert.is(await ok(NEXT_TOKEN), 200);
+  assert.is(await ok(TOKEN), 401);
+});
+
+test('--rotate-token --check: says a new token would replace the deployed one, generates nothing, changes nothing', async () => {
+  const before = snapshot();
+  const r = await run(['-i', LAB_INVENTORY, '--rotate-token', '--check', '--json']);
+  assert.is(r.code, 2, r.stderr);
+  assert.ok(json(r).notes.some((n: string) => /a new Bearer token would replace the deployed one/.test(n)));
+  assert.not.match(r.stderr, /shown once/);
+  assert.equal(compare(before, snapshot()), []);
+});
+
+// BUG (lib/hostrun.ts, HostRun.chooseToken): with --rotate-token while
+// IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file still holds the deployed
+// token, a new token is generated and deployed — and the very next plain run,
+// reading the same file, silently puts the old token back (clients that took
+// the new one get 401). Rotation should refuse (update the file first) or the
+// file's token must not be older than the deployed one.
+test.skip('--rotate-token while bearer_token_file holds the deployed token: the next plain run must not bring the old token back', async () => {
+  resetLab();
+  const inv = labInventory({ bearer_token_file: tokenFile('rot', `${FILE_TOKEN}\n`) });
+  assert.is((await run(['-i', inv])).code, 0);
+  const r = await run(['-i', inv, '--rotate-token']);
+  if (r.code !== 0) return; // refusing the rotation is a correct answer too
+  const fresh = /shown once.*\n\s+(\S+)\n/.exec(r.stderr)?.[1];
+  assert.ok(fresh);
+  assert.is((await run(['-i', inv])).code, 0);
+  assert.is(await ok(fresh!), 200, 'the rotated token still works');
+  assert.is(await ok(FILE_TOKEN), 401, 'the replaced token stays replaced');
+});
+
+// ---- maps file mode -----------------------------------------------------------------
+
+test('the maps file is put back to 0640 root:root when its mode or owner drifted', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  chmodSync(MAPS, 0o644);
+  chownSync(MAPS, 1000, 1000);
+  const r = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(json(r).changes[0].reasons.join('; '), /mode 0644 -> 0640/);
+  assert.is(fileMode(MAPS), '640 0:0');
+  assert.is(await ok(TOKEN), 200);
+});
+
+// ---- the host lock ------------------------------------------------------------------
+
+const SLOW = { nginx_command: `sleep 1; nginx -c ${LAB}/nginx/nginx.conf` };
+
+test('two converges at once: the second fails at once with the holder (machine, pid, start time, command); nothing from it', async () => {
+  resetLab();
+  const inv = labInventory(SLOW);
+  const first = start(['-i', inv, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  try {
+    assert.ok(await until(() => existsSync(join(LOCK, 'holder')), 15_000), 'the first run took the lock');
+    const logins = sshLogins();
+    const second = await run(['-i', inv, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    assert.is(second.code, 1);
+    assert.is(sshLogins(), logins + 1, 'the second run connected once (to find the lock)');
+    const h = json(second);
+    assert.is(h.status, 'failed');
+    assert.equal(h.changes, [], 'the second run planned nothing: it stopped before gathering');
+    assert.match(h.error, new RegExp(`^\\[lab-proxy\\] ${LOCK}: another run holds the lock: converge on ${hostname()} \\(pid ${first.pid}, user root, since \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z, command: converge -i \\S+ --json\\)`));
+    assert.match(h.error, /--lock-timeout/);
+    assert.ok(noToken(second, TOKEN));
+  } finally {
+    const r = await first.done;
+    assert.is(r.code, 0, r.stdout);
+  }
+  assert.not.ok(existsSync(LOCK), 'released at the end of the first run');
+});
+
+test('two converges at once with --lock-timeout: the second waits for the first, then runs (a no-op)', async () => {
+  resetLab();
+  const inv = labInventory(SLOW);
+  const first = start(['-i', inv], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.ok(await until(() => existsSync(join(LOCK, 'holder')), 15_000));
+  const second = start(['-i', inv, '--json', '--lock-timeout', '60'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  const a = await first.done;
+  const b = await second.done;
+  assert.is(a.code, 0, a.stdout);
+  assert.is(b.code, 0, b.stderr);
+  assert.is(json(b).status, 'ok', 'it planned after the first run had converged the host');
+  assert.ok(second.startedAt + b.ms > first.startedAt + a.ms, 'the second finished after the first');
+  assert.not.ok(existsSync(LOCK));
+});
+
+test('a lock left by a dead run is taken over, and the run says so', async () => {
+  resetLab();
+  const line = 'converge on old-laptop (pid 4242, user alice, since 2024-05-01T10:00:00.000Z, command: converge --limit lab-proxy)';
+  plantLock(deadPid(), line, '12345');
+  try {
+    const r = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(json(r).notes.includes(`took over a stale lock (its run is gone): ${line}`), JSON.stringify(json(r).notes));
+    assert.not.ok(existsSync(LOCK), 'released at the end');
+  } finally {
+    removeLock();
+  }
+});
+
+test('--check takes no lock: it runs while another run holds it; an apply run does not', async () => {
+  resetLab();
+  const line = `converge on ${hostname()} (pid ${process.pid}, user root, since 2026-01-01T00:00:00.000Z, command: the test holding the lock)`;
+  plantLock(process.pid, line); // owned by this live process
+  try {
+    const before = snapshot();
+    const check = await run(['-i', LAB_INVENTORY, '--check', '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    assert.is(check.code, 2, check.stderr);
+    assert.is(json(check).status, 'drift');
+    assert.equal(compare(before, snapshot()), []);
+    assert.is(readFileSync(join(LOCK, 'holder'), 'utf8').split('\n')[1], line, 'the lock is untouched');
+    const apply = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    assert.is(apply.code, 1);
+    assert.ok(json(apply).error.includes(`another run holds the lock: ${line}`));
+    assert.equal(compare(before, snapshot()), []);
+    assert.is(readFileSync(join(LOCK, 'holder'), 'utf8').split('\n')[1], line, 'a refused run does not release another run\'s lock');
+    assert.ok(procStart(process.pid));
+  } finally {
+    removeLock();
+  }
+});
+
+// ---- backups and tasks/rollback.mjs -----------------------------------------------------
+
+test('an apply that replaces files keeps the old ones under backup_dir/<run>/ with a manifest (paths, never content); backup_keep prunes', async () => {
+  resetLab();
+  const inv = labInventory({ backup_keep: 2 });
+  assert.is((await run(['-i', inv], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const runs: string[][] = [];
+  const sites: string[] = [];
+  for (const edit of ['# edit 1\n', '# edit 2\n', '# edit 3\n']) {
+    writeFileSync(SITE, readFileSync(SITE, 'utf8') + edit);
+    sites.push(readFileSync(SITE, 'utf8'));
+    const r = await run(['-i', inv, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    assert.is(r.code, 0, r.stderr);
+    runs.push(backupRuns());
+  }
+  // The first run (creating everything) and the three replacing ones, pruned to the last two.
+  assert.is(runs[0].length, 2);
+  assert.is(runs[1].length, 2, 'backup_keep 2');
+  assert.is(runs[2].length, 2);
+  assert.not.ok(runs[2].includes(runs[0][0]), 'the oldest run was pruned');
+  const last = runs[2][1];
+  const saved = join(BACKUPS, last, SITE);
+  assert.is(readFileSync(saved, 'utf8'), sites[2], 'the replaced vhost, byte-identical');
+  const manifest = JSON.parse(readFileSync(join(BACKUPS, last, 'manifest.json'), 'utf8'));
+  assert.is(manifest.version, 1);
+  assert.is(manifest.run, last);
+  assert.is(manifest.host, 'lab-proxy');
+  assert.is(manifest.state, 'applied');
+  assert.match(manifest.command, /^converge -i \S+ --json$/);
+  assert.equal(manifest.entries, [{ path: SITE, existed: true, backup: saved }]);
+  const text = readFileSync(join(BACKUPS, last, 'manifest.json'), 'utf8');
+  assert.not.ok(text.includes(TOKEN), 'paths only');
+  assert.not.ok(text.includes('server {'), 'no file content');
+});
+
+test('rollback.mjs --list shows the kept runs; rollback restores the vhost byte-identical and the token from before a rotation', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# hand edit kept by the backup\n', { mode: 0o644 });
+  const editedSite = state(SITE);
+  const editedMaps = state(MAPS);
+  const rot = await run(['-i', LAB_INVENTORY, '--rotate-token']);
+  assert.is(rot.code, 0, rot.stdout);
+  const fresh = rot.shown!;
+  assert.ok(fresh);
+  assert.is(await ok(TOKEN), 401);
+
+  const list = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list'], {}, 'rollback.mjs');
+  assert.is(list.code, 0, list.stderr);
+  const lines = list.stdout.trim().split('\n');
+  assert.is(lines.length, 2);
+  assert.match(lines[0], /^\d{8}T\d{6}Z-\d+ {2}applied {6}4 path\(s\) {2}converge -i \S+$/);
+  assert.match(lines[1], /^\d{8}T\d{6}Z-\d+ {2}applied {6}2 path\(s\) {2}converge -i \S+ --rotate-token$/);
+  const listJson = JSON.parse((await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list', '--json'], {}, 'rollback.mjs')).stdout);
+  assert.equal(listJson.runs.map((m: { run: string }) => m.run), backupRuns());
+
+  const pids = workerPids();
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
+  assert.is(rb.code, 0, rb.stderr);
+  const h = json(rb);
+  assert.is(h.status, 'changed');
+  assert.ok(h.notes.some((n: string) => n.startsWith(`restoring backup run ${lines[1].split(' ')[0]}`)));
+  assert.is(state(SITE), editedSite, 'the vhost as it was before the rotation run, byte-identical (mode and owner too)');
+  assert.is(state(MAPS), editedMaps);
+  assert.is.not(workerPids(), pids, 'reloaded');
+  assert.is(await ok(TOKEN), 200, 'the token from before the rotation works again');
+  assert.is(await ok(fresh), 401);
+  assert.ok(noToken(rb, TOKEN) && noToken(rb, fresh));
+  assert.is(backupRuns().length, 3, 'the restore is a run with its own backup');
+});
+
+test('rollback.mjs --to RUN restores that run; --check shows the restore and touches nothing; an unknown run is refused', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const versions: string[] = [];
+  for (const n of [1, 2]) {
+    writeFileSync(SITE, readFileSync(SITE, 'utf8') + `# version ${n}\n`);
+    versions.push(state(SITE));
+    assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  }
+  const [, firstReplacing] = backupRuns();
+  const before = snapshot();
+  const kept = backupRuns();
+  const check = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--to', firstReplacing, '--check', '--diff'], {}, 'rollback.mjs');
+  assert.is(check.code, 2, check.stderr);
+  assert.match(check.stdout, /would update \S+gateway\.converge\.test\.conf: content differs/);
+  assert.match(check.stdout, /\+# version 1/);
+  assert.equal(compare(before, snapshot()), [], 'check touches nothing');
+  assert.equal(backupRuns(), kept, 'and backs nothing up');
+
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--to', firstReplacing], {}, 'rollback.mjs');
+  assert.is(rb.code, 0, rb.stdout);
+  assert.is(state(SITE), versions[0]);
+
+  const unknown = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--to', '20200101T000000Z-1'], {}, 'rollback.mjs');
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stdout, /no backup run 20200101T000000Z-1 on the host/);
+  assert.match(unknown.stdout, new RegExp(`kept runs: .*${firstReplacing} \\(applied\\)`));
+});
+
+/** A copy of the lab's certificate under another letsencrypt_dir: a vhost made with it breaks once the copy is gone. */
+function certificateCopy(name: string): string {
+  const le = join(tmp, name);
+  rmSync(le, { recursive: true, force: true });
+  mkdirSync(join(le, 'live/gateway.converge.test'), { recursive: true });
+  for (const f of ['fullchain.pem', 'privkey.pem']) {
+    writeFileSync(join(le, 'live/gateway.converge.test', f), readFileSync(join(LAB, 'letsencrypt/live/gateway.converge.test', f)));
+  }
+  return le;
+}
+
+test('a rollback whose candidate fails nginx -t is refused on a scratch copy: nothing written, no backup, no reload', async () => {
+  resetLab();
+  const le = certificateCopy('le-scratch');
+  assert.is((await run(['-i', labInventory({ letsencrypt_dir: le })], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  rmSync(le, { recursive: true }); // what the older vhost needs is gone
+  const before = snapshot();
+  const hook = state(HOOK);
+  const pids = workerPids();
+  const runsBefore = backupRuns();
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
+  assert.is(rb.code, 1);
+  const h = json(rb);
+  assert.is(h.status, 'failed', rb.stdout);
+  assert.match(h.error, /the candidate configuration fails nginx -t \(tested on a scratch copy: nothing was changed\)/);
+  assert.match(h.error, /cannot load certificate .*le-scratch/);
+  assert.equal(compare(before, snapshot()), [], 'the live configuration is untouched');
+  assert.is(state(HOOK), hook, 'the renewal hook (which the restore would remove) is untouched');
+  assert.is(workerPids(), pids, 'not reloaded');
+  assert.equal(backupRuns(), runsBefore, 'no backup: nothing was written');
+  assert.is(await ok(TOKEN), 200);
+});
+
+test('a rollback rejected by the live nginx -t (no scratch test possible) is itself undone: byte-identical, not reloaded', async () => {
+  resetLab();
+  // A vhost directory outside nginx's tree rules out the scratch test: the live nginx -t is the gate.
+  const outside = join(LAB, 'sites-outside-safety');
+  rmSync(outside, { recursive: true, force: true });
+  mkdirSync(outside);
+  try {
+    const le = certificateCopy('le-live');
+    assert.is((await run(['-i', labInventory({ nginx_sites_available: outside, letsencrypt_dir: le })], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+    const inv = labInventory({ nginx_sites_available: outside });
+    assert.is((await run(['-i', inv], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+    rmSync(le, { recursive: true });
+    const before = [snapshot(), snapshot(outside)];
+    const hook = state(HOOK);
+    const pids = workerPids();
+    const rb = await run(['-i', inv, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
+    assert.is(rb.code, 1);
+    const h = json(rb);
+    assert.match(h.error, /nginx -t rejected the new configuration/);
+    assert.match(h.error, /cannot load certificate .*le-live/);
+    assert.ok(h.notes.some((n: string) => /^rolled back: restored \S+sites-outside-safety\/gateway\.converge\.test\.conf.*nginx -t is back to its previous result \(ok\); not reloaded$/.test(n)), JSON.stringify(h.notes));
+    assert.equal(compare(before[0], snapshot()), []);
+    assert.equal(compare(before[1], snapshot(outside)), []);
+    assert.is(state(HOOK), hook);
+    assert.is(workerPids(), pids, 'not reloaded');
+    const last = backupRuns().at(-1)!;
+    assert.is(JSON.parse(readFileSync(join(BACKUPS, last, 'manifest.json'), 'utf8')).state, 'rolled-back', 'the undone restore is recorded as such');
+    assert.is(await ok(TOKEN), 200);
+  } finally {
+    rmSync(outside, { recursive: true, force: true });
+    resetLab();
+  }
+});
+
+test('rolling back a run that changed only the renewal hook restores it without nginx -t or a reload', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const hook = state(HOOK);
+  const inv = labInventory({ nginx_reload_command: `nginx -c ${LAB}/nginx/nginx.conf -s reload && true` });
+  const changed = await run(['-i', inv, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.equal(json(changed).changes.map((c: { path: string }) => c.path), [HOOK]);
+  const pids = workerPids();
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
+  assert.is(rb.code, 0, rb.stdout);
+  assert.is(state(HOOK), hook);
+  assert.is(workerPids(), pids, 'the hook is not nginx configuration: no reload');
+  assert.not.ok(json(rb).notes.some((n: string) => /candidate not tested on a scratch copy/.test(n)));
+});
+
+// ---- bad input: one clear error, before any connection ----------------------------------------
+
+function inventoryText(hostVars: string, extra = ''): string {
+  const base = readFileSync(LAB_INVENTORY, 'utf8');
+  return base.replace(/^ {4}lab-proxy:\s*$/m, `    lab-proxy:\n${hostVars}`) + extra;
+}
+
+function writeInventory(name: string, text: string): string {
+  const p = join(tmp, `${name}.yml`);
+  writeFileSync(p, text);
+  return p;
+}
+
+const BAD: { what: string; args: () => string[]; env?: Record<string, string | undefined>; error: RegExp; host?: boolean }[] = [
+  { what: 'an inventory that does not exist', args: () => ['-i', join(tmp, 'nope.yml')], error: /converge: \S+nope\.yml: cannot read the inventory: ENOENT/ },
+  { what: 'an inventory that is a directory', args: () => ['-i', tmp], error: /cannot read the inventory: EISDIR/ },
+  {
+    what: 'malformed YAML (with its line)',
+    args: () => ['-i', writeInventory('malformed', 'all:\n  hosts:\n    lab-proxy: { domain: x.example.com\n  vars:\n    ssh_port: 2222\n')],
+    error: /malformed\.yml: the inventory is not valid YAML \(line \d+, column \d+\)/,
+  },
+  {
+    what: 'an unknown variable (a typo)',
+    args: () => ['-i', writeInventory('typo', inventoryText('      ssh_hots: 127.0.0.1'))],
+    error: /\[lab-proxy\] \S+typo\.yml: unknown variable\(s\) for host "lab-proxy": ssh_hots \(did you mean ssh_host\?\)/,
+    host: true,
+  },
+  {
+    what: 'a missing domain',
+    args: () => ['-i', writeInventory('nodomain', readFileSync(LAB_INVENTORY, 'utf8').replace(/^ {4}domain: .*\n/m, ''))],
+    error: /\[lab-proxy\] \S+nodomain\.yml: variable domain is required/,
+    host: true,
+  },
+  {
+    what: 'a missing backend_ip',
+    args: () => ['-i', writeInventory('nobackend', readFileSync(LAB_INVENTORY, 'utf8').replace(/^ {4}backend_ip: .*\n/m, ''))],
+    error: /\[lab-proxy\] \S+nobackend\.yml: variable backend_ip is required/,
+    host: true,
+  },
+  { what: 'an invalid IP', args: () => ['-i', labInventory({ backend_ip: '10.0.0.300' })], error: /\[lab-proxy\] \S+: variable backend_ip must be an IPv4 or IPv6 address, got "10\.0\.0\.300"/, host: true },
+  { what: 'an invalid port', args: () => ['-i', labInventory({ ssh_port: 70000 })], error: /\[lab-proxy\] \S+: variable ssh_port must be a port number \(1-65535\), got 70000/, host: true },
+  { what: 'port 0', args: () => ['-i', labInventory({ https_port: 0 })], error: /variable https_port must be a port number \(1-65535\), got 0/, host: true },
+  { what: 'a domain that is not a host name', args: () => ['-i', labInventory({ domain: 'gate_way!.example.com' })], error: /\[lab-proxy\] \S+: variable domain must be a valid host name, got "gate_way!\.example\.com"/, host: true },
+  { what: 'a --limit that matches nothing', args: () => ['-i', LAB_INVENTORY, '--limit', 'no-such-proxy'], error: /converge: --limit "no-such-proxy" matches no host\n.*hosts in this inventory: lab-proxy/ },
+  { what: 'a negative --lock-timeout', args: () => ['-i', LAB_INVENTORY, '--lock-timeout', '-1'], error: /--lock-timeout must be a number of seconds, got -1/ },
+  { what: 'an invalid token in the environment', args: () => ['-i', LAB_INVENTORY], env: { IA_ENSO_OLLAMA_BEARER_TOKEN: 'bad token; with spaces 0123456789abcdef' }, error: /IA_ENSO_OLLAMA_BEARER_TOKEN: the Bearer token is invalid/ },
+];
+
+for (const c of BAD) {
+  test(`bad input — ${c.what}: exit 1, one clear error${c.host ? ' naming the host and the field' : ''}, no stack trace, no connection`, async () => {
+    const logins = sshLogins();
+    const r = await run(c.args(), c.env ?? {}, 'converge.mjs', 20_000);
+    assert.is(r.signal, null, `the run hung after its error and was killed: ${r.stderr}`);
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, c.error);
+    assert.match(r.stderr, /^converge: /, 'one error, from the CLI');
+    assert.is(r.stderr.split('\n').filter((l) => l.startsWith('converge: ')).length, 1, 'a single error');
+    assert.not.match(r.stderr, STACK);
+    assert.is(r.stdout, '');
+    assert.is(sshLogins(), logins, 'no SSH connection');
+  });
+}
+
+test('bad input — a missing key file and no agent: the host fails naming the key file, before connecting', async () => {
+  const logins = sshLogins();
+  const key = join(tmp, 'no-such-key');
+  const r = await run(['-i', labInventory({ ssh_key: key }), '--json'], { SSH_AUTH_SOCK: undefined });
+  assert.is(r.code, 1);
+  const h = json(r);
+  assert.is(h.status, 'failed');
+  assert.match(h.error, new RegExp(`^\\[lab-proxy\\] ${key}: no way to authenticate over SSH: key ${key} \\(no such file\\); ssh-agent \\(SSH_AUTH_SOCK is not set\\)`));
+  assert.not.match(r.stdout + r.stderr, STACK);
+  assert.is(sshLogins(), logins, 'no SSH connection');
+});
+
+// ---- nothing leaked ------------------------------------------------------------------------------
+
+test('the token scan: no token in any output of this file (stdout, stderr, JSON), the lab logs or the backup manifests', () => {
+  assert.ok(record.runs.length > 30, `${record.runs.length} runs recorded`);
+  assert.ok(record.tokens.size >= 6);
+  assert.ok(record.manifests.size > 0, 'manifests were seen');
+  assert.equal(leaks(OFFSETS), []);
+});
+
+test.after(() => {
+  removeLock();
+  resetLab();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test.run();
