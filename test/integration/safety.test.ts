@@ -173,7 +173,8 @@ test('--rotate-token --check: says a new token would replace the deployed one, g
   assert.equal(compare(before, snapshot()), []);
 });
 
-// BUG (lib/hostrun.ts, HostRun.chooseToken): with --rotate-token while
+// BUG (lib/token.ts, chooseToken — the behaviour test/unit/token-choice.test.ts
+// pins, so not changed here): with --rotate-token while
 // IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file still holds the deployed
 // token, a new token is generated and deployed — and the very next plain run,
 // reading the same file, silently puts the old token back (clients that took
