@@ -31,12 +31,15 @@ export function tempPathFor(path: string): string {
   return posix.join(posix.dirname(path), `.${posix.basename(path)}.converge-tmp`);
 }
 
+/** The file in a run's backup directory where each write is recorded before it happens: `E|C <path>` (existed, created). */
+export const JOURNAL = 'journal';
+
 export function runStamp(date = new Date()): string {
   return `${date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}`;
 }
 
 // $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target,
-// $8 the content's length in bytes; content on stdin.
+// $8 the content's length in bytes, $9 the run's backup directory; content on stdin.
 const WRITE = `
 set -e
 path=$1 tmp=$2 backup=$3
@@ -49,6 +52,9 @@ if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
   mkdir -p -m 0700 "\${backup%/*}"
   cp -a -- "$path" "$backup"
 fi
+# The run's journal on the host, before the target changes: a run killed or
+# cut off before it wrote its manifest can still be rolled back (backups.ts).
+(umask 077; mkdir -p -- "$9"; printf '%s %s\\n' "$([ -n "$backup" ] && echo E || echo C)" "$path" >> "$9/${JOURNAL}")
 mkdir -p -- "\${path%/*}"
 rm -f -- "$tmp"
 if [ "$4" = absent ]; then
@@ -85,7 +91,7 @@ export async function applyChange(r: Remote, journal: Journal, change: Change, c
     r,
     `${spec.absent ? 'removing' : 'writing'} ${spec.path}`,
     WRITE,
-    [spec.path, tempPathFor(spec.path), entry.backup ?? '', kind, spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? '', String(body === undefined ? 0 : Buffer.byteLength(body, 'utf8'))],
+    [spec.path, tempPathFor(spec.path), entry.backup ?? '', kind, spec.mode.toString(8), `${spec.owner}:${spec.group}`, spec.linkTo ?? '', String(body === undefined ? 0 : Buffer.byteLength(body, 'utf8')), journal.backupDir],
     body,
   );
 }

@@ -2,7 +2,7 @@
 // manifest of every path the run touched, so `tasks/rollback.mjs` can put a
 // host back to any kept run. Old runs are pruned to backup_keep.
 import { posix } from 'node:path';
-import type { Journal } from './apply.js';
+import { JOURNAL, type Journal } from './apply.js';
 import { sudoOk, type Remote } from './remote.js';
 
 export interface ManifestEntry {
@@ -19,7 +19,8 @@ export interface Manifest {
   host: string;
   command: string;
   started: string;
-  state: 'applied' | 'rolled-back';
+  /** interrupted: the run never wrote its manifest (killed, cut off); rebuilt from its journal. */
+  state: 'applied' | 'rolled-back' | 'interrupted';
   entries: ManifestEntry[];
 }
 
@@ -61,18 +62,50 @@ ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$2" | while IFS= read -r d; do r
   return out.toString('utf8').split('\n').filter(Boolean);
 }
 
-/** The manifests kept on the host, oldest first. */
+/**
+ * A run's manifest completed from the journal its writes left (`E|C <path>`
+ * lines, in order): the manifest is written after each stage, the journal
+ * before each write, so a run killed or cut off mid-stage has paths its
+ * manifest does not list (or no manifest at all: state "interrupted").
+ */
+export function manifestFromJournal(backupDir: string, run: string, journal: string, manifest: Manifest | null = null): Manifest {
+  const entries: ManifestEntry[] = [...(manifest?.entries ?? [])];
+  for (const line of journal.split('\n')) {
+    const m = /^([EC]) (\/.*)$/.exec(line);
+    if (!m || entries.some((e) => e.path === m[2])) continue;
+    const existed = m[1] === 'E';
+    entries.push({ path: m[2], existed, backup: existed ? posix.join(backupDir, run, m[2]) : null });
+  }
+  if (manifest) return { ...manifest, entries };
+  return {
+    version: 1,
+    run,
+    host: '',
+    command: 'a run that did not finish (killed, interrupted or disconnected)',
+    started: run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z-.*$/, '$1-$2-$3T$4:$5:$6Z'),
+    state: 'interrupted',
+    entries,
+  };
+}
+
+/** The manifests kept on the host, oldest first, completed from each run's journal. */
 export async function listBackups(r: Remote, backupDir: string): Promise<Manifest[]> {
   const out = await sudoOk(
     r,
     `listing ${backupDir}`,
     `cd -- "$1" 2>/dev/null || exit 0
-for d in $(ls -1 | grep -E '${RUN_DIR}' | sort); do [ -f "$d/$2" ] && { cat "$d/$2"; printf '\\036'; }; done`,
-    [backupDir, MANIFEST],
+for d in $(ls -1 | grep -E '${RUN_DIR}' | sort); do
+  [ -f "$d/$2" ] || [ -f "$d/$3" ] || continue
+  printf '%s\\035' "$d"; cat "$d/$2" 2>/dev/null; printf '\\035'; cat "$d/$3" 2>/dev/null; printf '\\036'
+done`,
+    [backupDir, MANIFEST, JOURNAL],
   );
   return out
     .toString('utf8')
     .split('\u001e')
     .filter((t) => t.trim())
-    .map((t) => JSON.parse(t) as Manifest);
+    .map((t) => {
+      const [run, manifest, journal] = t.split('\u001d');
+      return manifestFromJournal(backupDir, run, journal ?? '', manifest?.trim() ? (JSON.parse(manifest) as Manifest) : null);
+    });
 }

@@ -17,7 +17,8 @@ function stageOf(v: HostVars, path: string): Stage {
 
 export async function chooseBackup(r: Remote, v: HostVars, run: string | null): Promise<Manifest> {
   const all = await listBackups(r, v.backup_dir);
-  const candidates = all.filter((m) => m.state === 'applied');
+  // A run that died half-way changed files too: undoing it is what its backup is for.
+  const candidates = all.filter((m) => m.state === 'applied' || m.state === 'interrupted');
   const pick = run ? all.find((m) => m.run === run) : candidates[candidates.length - 1];
   if (!pick) {
     throw new InputError(run ? `no backup run ${run} on the host` : 'no backup run to restore on the host', {

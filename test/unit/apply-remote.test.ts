@@ -151,6 +151,18 @@ test('a write that fails half-way (chown to an unknown owner) leaves no temp fil
   assert.equal(tempFiles(join(dir, 'conf.d')), [], 'the temp file (with the new content, maybe a token) is removed');
 });
 
+test('every write is recorded in the run\'s journal on the host before the target changes (a killed run can be undone)', async () => {
+  const { dir, journal } = fresh();
+  const maps = join(dir, 'conf.d/maps.conf');
+  const created = join(dir, 'conf.d/created.conf');
+  writeFileSync(maps, OLD);
+  const r = local().remote;
+  await applyChange(r, journal, changeFor(fileSpec(maps, NEW)));
+  await applyChange(r, journal, changeFor(fileSpec(created, NEW, { owner: 'no-such-user-converge' }))).catch(() => {});
+  assert.is(readFileSync(join(journal.backupDir, 'journal'), 'utf8'), `E ${maps}\nC ${created}\n`, 'the failed write is journaled too');
+  assert.is(statSync(join(journal.backupDir, 'journal')).mode & 0o777, 0o600);
+});
+
 test('rollback after a failed write leaves the never-replaced target alone (same inode and mtime): nothing to copy, so a full disk cannot fail it', async () => {
   const { dir, journal } = fresh();
   const path = join(dir, 'conf.d/maps.conf');
