@@ -285,6 +285,25 @@ for (const step of STEPS) {
   });
 }
 
+test('a run killed mid-stage: rollback.mjs knows every path it wrote (its journal, not just its last manifest) and puts them back', async () => {
+  const old = await oldHost(LAB_INVENTORY);
+  const r = start(['-i', LAB_INVENTORY], NEW);
+  assert.ok(await onTemp(SITE)(r), 'killed during the vhost write');
+  await r.done;
+  await sleep(500);
+  const list = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list', '--json'], {}, 'rollback.mjs');
+  assert.is(list.code, 0, list.stderr);
+  const killed = JSON.parse(list.stdout).runs.at(-1);
+  // The manifest was last written after the maps stage; the vhost written when the kill came is in the journal.
+  assert.equal(killed.entries.map((e: { path: string }) => e.path), [HOOK, MAPS, SITE]);
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
+  assert.is(rb.code, 0, rb.stdout);
+  assert.ok(json(rb).notes.some((n: string) => n.startsWith(`restoring backup run ${killed.run}`)));
+  assert.equal(states(), old, 'every path as before the killed run');
+  assert.is(await status(OLD_TOKEN), 200);
+  assert.is(await status(NEW_TOKEN), 401);
+});
+
 // BUG (lib/hostrun.ts): a run killed (or whose connection dropped) after its
 // last write but before nginx reloaded leaves new files that nginx does not
 // serve. The next run sees no difference, so it neither validates nor

@@ -38,8 +38,10 @@ export function secret(...tokens: string[]): void {
 function collectManifests(): void {
   if (!existsSync(BACKUPS)) return;
   for (const run of readdirSync(BACKUPS)) {
-    const m = join(BACKUPS, run, 'manifest.json');
-    if (existsSync(m)) record.manifests.set(m + '@' + statSync(m).mtimeMs, readFileSync(m, 'utf8'));
+    for (const f of ['manifest.json', 'journal']) {
+      const m = join(BACKUPS, run, f);
+      if (existsSync(m)) record.manifests.set(m + '@' + statSync(m).mtimeMs, readFileSync(m, 'utf8'));
+    }
   }
 }
 
