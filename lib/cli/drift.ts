@@ -8,7 +8,7 @@ import { renderMetrics } from '../drift/metrics.js';
 import { applySince, EXIT_ERROR, jsonDriftReport, textDriftReport } from '../drift/report.js';
 import { runDrift } from '../drift/run.js';
 import { assertValidToken, redact } from '../secrets.js';
-import { SshTransport } from '../transport/ssh.js';
+import { connectHost } from '../transport/connect.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -49,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
       remediate: args.remediate,
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
-      connect: (h) => SshTransport.connect(h.name, h.vars),
+      connect: (h) => connectHost(h),
     });
     secrets = [...secrets, ...seen];
     const earlier = args.history ? earlierReports(historyFiles(args.history)) : args.report ? earlierReports([args.report]) : [];

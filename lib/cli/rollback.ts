@@ -4,7 +4,7 @@ import { describeError, InputError } from '../errors.js';
 import { listBackups } from '../backups.js';
 import { exitCode, jsonReport, textRecap } from '../report.js';
 import { redact } from '../secrets.js';
-import { SshTransport } from '../transport/ssh.js';
+import { connectHost } from '../transport/connect.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,7 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [host] = hosts;
   if (args.list) {
-    const t = await SshTransport.connect(host.name, host.vars);
+    const t = await connectHost(host);
     try {
       const runs = await listBackups({ host: host.name, transport: t }, host.vars.backup_dir);
       if (args.json) process.stdout.write(JSON.stringify({ host: host.name, runs }, null, 2) + '\n');
@@ -41,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     forks: 1,
     progress: args.json ? process.stderr : process.stdout,
     live: Boolean(process.stdout.isTTY) && !process.env.CI,
-    connect: (h) => SshTransport.connect(h.name, h.vars),
+    connect: (h) => connectHost(h),
   });
   try {
     process.stdout.write(args.json ? jsonReport(mode, result.outcomes, result.secrets) + '\n' : textRecap(mode, result.outcomes, result.secrets, args.diff));

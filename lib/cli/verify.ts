@@ -7,7 +7,8 @@ import { gather } from '../gather.js';
 import { mapsPath } from '../desired.js';
 import type { HostConfig } from '../inventory.js';
 import { redact } from '../secrets.js';
-import { SshTransport } from '../transport/ssh.js';
+import { connectHost } from '../transport/connect.js';
+import type { Transport } from '../transport/types.js';
 import { diagnosisLines, probeLines, verifyHost, type Verification } from '../verify/index.js';
 import { assertValidToken } from '../secrets.js';
 import { baseParser, selectedHosts } from './parser.js';
@@ -20,9 +21,9 @@ interface HostVerification {
 }
 
 async function verifyOne(h: HostConfig, envToken: string | undefined, secrets: Set<string>): Promise<HostVerification> {
-  let transport: SshTransport | null = null;
+  let transport: Transport | null = null;
   try {
-    transport = await SshTransport.connect(h.name, h.vars);
+    transport = await connectHost(h);
     const remote = { host: h.name, transport };
     let token = envToken;
     if (!token) {

@@ -263,6 +263,23 @@ test('connection: local converges the lab nginx on this machine, without SSH', a
   watch.close();
 });
 
+test('connection: local also serves drift, verify and rollback (the drift timer runs on the proxy itself)', async () => {
+  resetLab();
+  const watch = await watcher();
+  const inv = labHost({ connection: 'local', ssh_port: watch.port, ssh_key: '/nonexistent/key', ssh_known_hosts: '/nonexistent/known_hosts' });
+  assert.is((await converge(['-i', inv, '--json'], ENV)).code, 0);
+  const drift = await converge(['-i', inv, '--json'], ENV, 'drift.mjs');
+  assert.is(drift.code, 0, drift.stdout + drift.stderr);
+  assert.is(JSON.parse(drift.stdout).hosts[0].status, 'ok');
+  const verify = await converge(['-i', inv, '--json'], ENV, 'verify.mjs');
+  assert.is(verify.code, 0, verify.stdout + verify.stderr);
+  const list = await converge(['-i', inv, '--limit', 'lab-proxy', '--list', '--json'], ENV, 'rollback.mjs');
+  assert.is(list.code, 0, list.stdout + list.stderr);
+  assert.ok(JSON.parse(list.stdout).runs.length >= 1, 'the first converge left a backup run');
+  assert.is(watch.count(), 0, 'no connection to the ssh_port');
+  watch.close();
+});
+
 // ---- connections that drop ---------------------------------------------------------------
 
 /**
