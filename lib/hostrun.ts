@@ -161,7 +161,7 @@ export class HostRun {
       this.token = deployedToken({ path: restored.path, kind: 'file', content: Buffer.from(restored.content!) }) ?? deployed ?? '';
       return;
     }
-    const choice = chooseToken(this.local, deployed, Boolean(this.opts.rotateToken), generateToken);
+    const choice = chooseToken(this.host.name, this.local, deployed, Boolean(this.opts.rotateToken), generateToken);
     this.token = choice.token;
     this.retired = choice.retired;
     if (choice.note) this.outcome.notes.push(choice.note);

@@ -11,13 +11,15 @@ export type TokenSource = 'environment' | 'file' | 'host' | 'generated';
 export interface LocalToken {
   value: string;
   source: 'environment' | 'file';
+  /** Where it was read: the variable's name or the file's path. */
+  origin: string;
 }
 
 export function localToken(h: HostConfig, env: NodeJS.ProcessEnv): LocalToken | null {
   const fromEnv = env.IA_ENSO_OLLAMA_BEARER_TOKEN;
   if (fromEnv) {
     check(fromEnv, h.name, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
-    return { value: fromEnv, source: 'environment' };
+    return { value: fromEnv, source: 'environment', origin: 'IA_ENSO_OLLAMA_BEARER_TOKEN' };
   }
   const file = h.vars.bearer_token_file;
   if (!file) return null;
@@ -34,7 +36,7 @@ export function localToken(h: HostConfig, env: NodeJS.ProcessEnv): LocalToken | 
   // One trailing newline is how editors and `echo` end a file: not part of the token.
   const value = text.replace(/\r?\n$/, '');
   check(value, h.name, file);
-  return { value, source: 'file' };
+  return { value, source: 'file', origin: file };
 }
 
 function check(token: string, host: string, where: string): void {
@@ -56,12 +58,24 @@ export interface TokenChoice {
 /**
  * Which token a run deploys (pure). The local one (environment, file) wins;
  * else the deployed one is kept; else a new one. --rotate-token never keeps
- * the deployed one.
+ * the deployed one, and refuses when the local token is the deployed one: a
+ * token generated then would be replaced by the local one again on the next
+ * plain run, locking out the clients that took it.
  */
-export function chooseToken(local: LocalToken | null, deployed: string | null, rotate: boolean, fresh: () => string): TokenChoice {
+export function chooseToken(host: string, local: LocalToken | null, deployed: string | null, rotate: boolean, fresh: () => string): TokenChoice {
   const retired = rotate ? deployed : null;
-  if (local && !(rotate && local.value === deployed)) return { token: local.value, retired, generated: false, note: null };
+  if (rotate && local && local.value === deployed) {
+    const what = local.source === 'file' ? 'bearer_token_file' : 'IA_ENSO_OLLAMA_BEARER_TOKEN';
+    throw new InputError(`--rotate-token: the token in ${what} is the one already deployed, so there is nothing to rotate to (nothing was changed)`, {
+      host,
+      where: local.origin,
+      hint:
+        local.source === 'file'
+          ? 'write the new token to bearer_token_file first (e.g. `openssl rand -hex 32`), then run with --rotate-token; or unset bearer_token_file to let converge generate one'
+          : 'set IA_ENSO_OLLAMA_BEARER_TOKEN to the new token, or unset it to let converge generate one',
+    });
+  }
+  if (local) return { token: local.value, retired, generated: false, note: null };
   if (deployed && !rotate) return { token: deployed, retired, generated: false, note: null };
-  const note = rotate && local ? `the token from ${local.source === 'file' ? 'bearer_token_file' : 'IA_ENSO_OLLAMA_BEARER_TOKEN'} is already deployed: --rotate-token generated a new one` : null;
-  return { token: fresh(), retired, generated: true, note };
+  return { token: fresh(), retired, generated: true, note: null };
 }

@@ -3,9 +3,9 @@
 // and tasks/rollback.mjs, and every bad input refused before connecting.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { compare, fileMode, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
 import {
   BACKUPS,
@@ -173,24 +173,24 @@ test('--rotate-token --check: says a new token would replace the deployed one, g
   assert.equal(compare(before, snapshot()), []);
 });
 
-// BUG (lib/token.ts, chooseToken — the behaviour test/unit/token-choice.test.ts
-// pins, so not changed here): with --rotate-token while
-// IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file still holds the deployed
-// token, a new token is generated and deployed — and the very next plain run,
-// reading the same file, silently puts the old token back (clients that took
-// the new one get 401). Rotation should refuse (update the file first) or the
-// file's token must not be older than the deployed one.
-test.skip('--rotate-token while bearer_token_file holds the deployed token: the next plain run must not bring the old token back', async () => {
+// A new token generated while bearer_token_file still holds the deployed one
+// would be put back by the next plain run (clients with the new one: 401).
+test('--rotate-token while bearer_token_file holds the deployed token: refused before anything changes, saying what to do', async () => {
   resetLab();
-  const inv = labInventory({ bearer_token_file: tokenFile('rot', `${FILE_TOKEN}\n`) });
+  const path = tokenFile('rot', `${FILE_TOKEN}\n`);
+  const inv = labInventory({ bearer_token_file: path });
   assert.is((await run(['-i', inv])).code, 0);
-  const r = await run(['-i', inv, '--rotate-token']);
-  if (r.code !== 0) return; // refusing the rotation is a correct answer too
-  const fresh = /shown once.*\n\s+(\S+)\n/.exec(r.stderr)?.[1];
-  assert.ok(fresh);
-  assert.is((await run(['-i', inv])).code, 0);
-  assert.is(await ok(fresh!), 200, 'the rotated token still works');
-  assert.is(await ok(FILE_TOKEN), 401, 'the replaced token stays replaced');
+  const before = snapshot();
+  const r = await run(['-i', inv, '--rotate-token', '--json']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  const h = json(r);
+  assert.is(h.status, 'failed');
+  assert.ok(h.error.startsWith(`[lab-proxy] ${path}: --rotate-token: the token in bearer_token_file is the one already deployed`), h.error);
+  assert.match(h.error, /write the new token to bearer_token_file first/);
+  assert.not.match(r.stderr, /shown once/);
+  assert.ok(noToken(r, FILE_TOKEN));
+  assert.equal(compare(before, snapshot()), [], 'nothing changed');
+  assert.is(await ok(FILE_TOKEN), 200, 'the deployed token still works');
 });
 
 // ---- maps file mode -----------------------------------------------------------------
@@ -256,7 +256,7 @@ test('a lock left by a dead run is taken over, and the run says so', async () =>
   try {
     const r = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
     assert.is(r.code, 0, r.stderr);
-    assert.ok(json(r).notes.includes(`took over a stale lock (its run is gone): ${line}`), JSON.stringify(json(r).notes));
+    assert.ok(json(r).notes.includes(`took over a stale lock (its run is gone): ${line}; nginx is validated and reloaded so that it serves the files on disk`), JSON.stringify(json(r).notes));
     assert.not.ok(existsSync(LOCK), 'released at the end');
   } finally {
     removeLock();
@@ -308,6 +308,10 @@ test('an apply that replaces files keeps the old ones under backup_dir/<run>/ wi
   const last = runs[2][1];
   const saved = join(BACKUPS, last, SITE);
   assert.is(readFileSync(saved, 'utf8'), sites[2], 'the replaced vhost, byte-identical');
+  // Old maps files hold old tokens: every directory of a backup run is root-only.
+  for (let d = dirname(saved); d.length >= join(BACKUPS, last).length; d = dirname(d)) {
+    assert.is(statSync(d).mode & 0o777, 0o700, `${d} is 0700`);
+  }
   const manifest = JSON.parse(readFileSync(join(BACKUPS, last, 'manifest.json'), 'utf8'));
   assert.is(manifest.version, 1);
   assert.is(manifest.run, last);

@@ -44,12 +44,12 @@ test('no environment variable and no bearer_token_file: no local token (the host
 });
 
 test('bearer_token_file is used when the environment variable is unset', () => {
-  assert.equal(localToken(host(file('plain', GOOD)), {}), { value: GOOD, source: 'file' });
+  assert.equal(localToken(host(file('plain', GOOD)), {}), { value: GOOD, source: 'file', origin: join(dir, 'plain') });
 });
 
 test('bearer_token_file: one trailing newline (LF or CRLF) is not part of the token', () => {
-  assert.equal(localToken(host(file('lf', `${GOOD}\n`)), {}), { value: GOOD, source: 'file' });
-  assert.equal(localToken(host(file('crlf', `${GOOD}\r\n`)), {}), { value: GOOD, source: 'file' });
+  assert.equal(localToken(host(file('lf', `${GOOD}\n`)), {}), { value: GOOD, source: 'file', origin: join(dir, 'lf') });
+  assert.equal(localToken(host(file('crlf', `${GOOD}\r\n`)), {}), { value: GOOD, source: 'file', origin: join(dir, 'crlf') });
 });
 
 test('bearer_token_file: a second line or surrounding spaces are refused, not silently trimmed into another token', () => {
@@ -65,9 +65,9 @@ test('bearer_token_file: a second line or surrounding spaces are refused, not si
 });
 
 test('the environment variable wins over bearer_token_file (which is then not even read)', () => {
-  assert.equal(localToken(host(file('ignored', GOOD)), { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN }), { value: ENV_TOKEN, source: 'environment' });
+  assert.equal(localToken(host(file('ignored', GOOD)), { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN }), { value: ENV_TOKEN, source: 'environment', origin: 'IA_ENSO_OLLAMA_BEARER_TOKEN' });
   // Unreadable and invalid files do not matter when the environment decides.
-  assert.equal(localToken(host(join(dir, 'no-such-file')), { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN }), { value: ENV_TOKEN, source: 'environment' });
+  assert.equal(localToken(host(join(dir, 'no-such-file')), { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN }), { value: ENV_TOKEN, source: 'environment', origin: 'IA_ENSO_OLLAMA_BEARER_TOKEN' });
   assert.equal(localToken(host(file('bad-but-ignored', 'short')), { IA_ENSO_OLLAMA_BEARER_TOKEN: ENV_TOKEN })?.source, 'environment');
 });
 
@@ -129,9 +129,9 @@ for (const [what, token, why] of INVALID) {
 
 test('the longest and the padded valid tokens are accepted from a file', () => {
   const long = 'A'.repeat(510) + '==';
-  assert.equal(localToken(host(file('long', long)), {}), { value: long, source: 'file' });
+  assert.equal(localToken(host(file('long', long)), {}), { value: long, source: 'file', origin: join(dir, 'long') });
   const b64 = 'Zm9vYmFy-._~+/0123456789abcdefghij=';
-  assert.equal(localToken(host(file('b64', `${b64}\n`)), {}), { value: b64, source: 'file' });
+  assert.equal(localToken(host(file('b64', `${b64}\n`)), {}), { value: b64, source: 'file', origin: join(dir, 'b64') });
 });
 
 test('a token file holding binary junk is refused without echoing it', () => {
