@@ -85,6 +85,8 @@ export class HostRun {
   private scratch: TestResult | null = null;
   private reloaded = false;
   private locked = false;
+  /** The lock was taken over from a run that died: nginx may not be serving what it left on disk. */
+  private unfinished = false;
   private readonly started = new Date().toISOString();
   /** In restore mode, the files of the chosen backup run. */
   private restoring: FileSpec[] | null = null;
@@ -127,7 +129,10 @@ export class HostRun {
       // Before gathering: what we plan from must not change under us.
       const note = await acquireLock(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0);
       this.locked = true;
-      if (note) this.outcome.notes.push(note);
+      if (note) {
+        this.unfinished = true;
+        this.outcome.notes.push(`${note}; nginx is validated and reloaded so that it serves the files on disk`);
+      }
     }
     if (this.opts.restore) {
       const m = await chooseBackup(this.r, v, this.opts.restore.run);
@@ -187,6 +192,15 @@ export class HostRun {
   /** Changes nginx must see: they need nginx -t and a reload (a new certificate does too). */
   get nginxChanged(): boolean {
     return this.plan?.changes.some((c) => !c.spec.outsideNginx || c.spec.certificate) ?? false;
+  }
+
+  /**
+   * nginx -t and a reload are due: this run changes what nginx loads, or a
+   * run that died may have written files without reloading (the next run
+   * would otherwise find nothing to change and never reload).
+   */
+  private get reloadDue(): boolean {
+    return this.nginxChanged || (this.unfinished && this.opts.mode === 'apply');
   }
 
   /** Ctrl-C lands here: between two steps, never inside a write. */
@@ -276,7 +290,7 @@ export class HostRun {
   /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
     this.checkpoint();
-    if (!this.nginxChanged) return 'nothing for nginx changed: skipped';
+    if (!this.reloadDue) return 'nothing for nginx changed: skipped';
     if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
     const result = (await this.settle(() => nginxTest(this.r, this.vars.nginx_command), true))!;
     if (result.ok) return 'nginx -t passed';
@@ -284,7 +298,7 @@ export class HostRun {
       host: this.host.name,
       where: `${this.vars.nginx_command} -t`,
       detail: nginxErrorLines(result.output),
-      hint: 'the host was put back as it was; fix the cause above and run again',
+      hint: this.nginxChanged ? 'the host was put back as it was; fix the cause above and run again' : 'the files on disk (left by the run that died, or edited by hand) do not load: run tasks/rollback.mjs to put back the last backup, or fix them',
     });
   }
 
@@ -310,7 +324,7 @@ export class HostRun {
   async reload(): Promise<string> {
     this.checkpoint();
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
-    if (!this.nginxChanged) return 'nothing for nginx changed: not reloaded';
+    if (!this.reloadDue) return 'nothing for nginx changed: not reloaded';
     await reload(this.r, this.vars.nginx_reload_command);
     this.reloaded = true;
     return `reloaded (${this.vars.nginx_reload_command})`;
@@ -318,6 +332,8 @@ export class HostRun {
 
   async verify(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: skipped';
+    // Ctrl-C during the reload: roll back rather than verify and report success.
+    this.checkpoint();
     const v = this.vars;
     const result = await verifyHost(v, this.token, this.r, this.retired);
     this.outcome.probes = result.probes;
@@ -392,7 +408,7 @@ export class HostRun {
 
   finish(): HostOutcome {
     if (!this.outcome.error) {
-      const drift = this.changed || this.outcome.findings.length > 0;
+      const drift = this.changed || this.outcome.findings.length > 0 || (this.unfinished && this.reloaded);
       this.outcome.status = drift ? (this.opts.mode === 'check' ? 'drift' : 'changed') : 'ok';
     }
     return this.outcome;
