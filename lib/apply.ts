@@ -49,7 +49,8 @@ trap 'rm -f -- "$tmp"' EXIT
 trap 'exit 129' HUP
 trap 'exit 143' TERM
 if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
-  mkdir -p -m 0700 "\${backup%/*}"
+  # Every directory of the backup tree root-only: it holds old maps files (tokens).
+  (umask 077; mkdir -p -- "\${backup%/*}")
   cp -a -- "$path" "$backup"
 fi
 # The run's journal on the host, before the target changes: a run killed or
@@ -109,7 +110,9 @@ same() {
   [ "$(stat -c '%F %a %u %g' -- "$1")" = "$(stat -c '%F %a %u %g' -- "$2")" ] || return 1
   if [ -L "$1" ]; then [ "$(readlink -- "$1")" = "$(readlink -- "$2")" ]; else [ -f "$1" ] && cmp -s -- "$1" "$2"; fi
 }
-if [ -z "$backup" ] && [ "$4" = dir ]; then
+if [ -z "$backup" ] && ! [ -e "$path" ] && ! [ -L "$path" ]; then
+  echo absent
+elif [ -z "$backup" ] && [ "$4" = dir ]; then
   rm -rf -- "$path"
 elif [ -z "$backup" ]; then
   rm -f -- "$path"
@@ -137,8 +140,10 @@ export async function rollback(r: Remote, journal: Journal): Promise<string[]> {
   for (const e of [...journal.entries].reverse()) {
     try {
       const out = await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
-      const kept = out.toString('utf8').trim() === 'kept';
-      restored.push(kept ? `kept ${e.path} (never replaced)` : e.backup ? `restored ${e.path}` : `removed ${e.path}`);
+      const said = out.toString('utf8').trim();
+      if (said === 'kept') restored.push(`kept ${e.path} (never replaced)`);
+      else if (said === 'absent') restored.push(`nothing to remove at ${e.path} (never created)`);
+      else restored.push(e.backup ? `restored ${e.path}` : `removed ${e.path}`);
     } catch (err) {
       failures.push(`${e.path}: ${(err as Error & { detail?: string }).detail ?? (err as Error).message}`);
     }
