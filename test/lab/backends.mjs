@@ -118,7 +118,7 @@ async function ollama(req, res) {
           clearInterval(timer);
           res.end('data: [DONE]\n\n');
         }
-      }, 300);
+      }, 120); // well above the probe's 50 ms burst window, short enough to keep verify quick
       res.on('close', () => clearInterval(timer));
       return;
     }

@@ -258,8 +258,17 @@ EOF
 start_nginx
 
 # ---- fake backends ----------------------------------------------------------------
+# Backends started from another checkout or an older backends.mjs are replaced:
+# the tests expect this one's behaviour.
+backends_sum=$(sha256sum "$LAB_DIR/backends.mjs" | cut -d' ' -f1)
+if pidfile_alive "$RUN/backends.pid" backends.mjs && [[ $(cat "$RUN/backends.sum" 2>/dev/null) != "$backends_sum" ]]; then
+  kill "$(<"$RUN/backends.pid")" 2>/dev/null || true
+  backends_down() { ! port_open "$OLLAMA_PORT" && ! port_open "$ANYTHINGLLM_PORT"; }
+  wait_for 10 "the previous fake backends to stop" backends_down || die "the previous fake backends (pid $(<"$RUN/backends.pid")) did not stop"
+fi
 if ! pidfile_alive "$RUN/backends.pid" backends.mjs; then
   rm -f "$RUN/backends.pid"
+  printf '%s\n' "$backends_sum" >"$RUN/backends.sum"
   # setsid: detach from the caller's process group so the backends outlive it.
   OLLAMA_PORT=$OLLAMA_PORT ANYTHINGLLM_PORT=$ANYTHINGLLM_PORT LAB_BACKENDS_PIDFILE="$RUN/backends.pid" \
     setsid nohup node "$LAB_DIR/backends.mjs" </dev/null >>"$RUN/backends.log" 2>&1 &
