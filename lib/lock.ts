@@ -53,10 +53,17 @@ fi
 # A takeover that died half-way (never more than a moment) would block every later one.
 find "$lock.takeover" -maxdepth 0 -mmin +1 -exec rmdir -- {} + 2>/dev/null || true
 if mkdir -- "$lock.takeover" 2>/dev/null; then
-  if [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ]; then
-    mv -T -- "$lock" "$lock.stale.$$" 2>/dev/null && rm -rf -- "$lock.stale.$$"
+  took=
+  if [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ] && mv -T -- "$lock" "$lock.stale.$$" 2>/dev/null; then
+    rm -rf -- "$lock.stale.$$"; took=1
   fi
-  if claim; then rmdir -- "$lock.takeover"; echo "takeover $(printf '%s' "$old" | sed -n 2p)"; exit 0; fi
+  if claim; then
+    rmdir -- "$lock.takeover"
+    # The holder read above may have released the lock and ended since: that
+    # is a normal hand-over, not a dead run (whose files would need a reload).
+    if [ -n "$took" ]; then echo "takeover $(printf '%s' "$old" | sed -n 2p)"; else echo acquired; fi
+    exit 0
+  fi
   rmdir -- "$lock.takeover"
 fi
 echo "held $(holder)"; exit 3

@@ -5,8 +5,9 @@
 // under that name.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, LockError, releaseLock } from '../../lib/lock.js';
@@ -130,11 +131,12 @@ test('a lock whose owner pid now belongs to another process (a different start t
 
 test('a lock whose owner is a zombie (its session died, nobody reaped it) is stale', async () => {
   const path = lockPath();
-  // `true` exits while its parent has become `sleep`, which never reaps it: a zombie for 3 s.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child exits after its parent has become `sleep`, which never reaps it: a zombie until
+  // then. (A child that exits before the exec may be reaped by sh itself.)
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 3'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const zombie = Number((await new Promise<Buffer>((res) => parent.stdout.once('data', res))).toString());
   let stat = '';
-  for (let i = 0; i < 50 && !/^\S+ \S+ Z /.test(stat.replace(/^.*\) /, 'x x ')); i++) {
+  for (let i = 0; i < 100 && !/^\S+ \S+ Z /.test(stat.replace(/^.*\) /, 'x x ')); i++) {
     await new Promise((r) => setTimeout(r, 20));
     stat = readFileSync(`/proc/${zombie}/stat`, 'utf8');
   }
@@ -162,6 +164,22 @@ test('release removes only the lock of the run releasing it (the same session), 
 
 test('release of a lock that is already gone is not an error', async () => {
   await releaseLock(remote('node'), lockPath());
+});
+
+test('a holder that releases and ends while a run is looking at the lock: a normal hand-over, not a stale takeover', async () => {
+  const path = lockPath();
+  mkdirSync(path, { recursive: true });
+  // The holder file is a FIFO: the run's read of it blocks until this test has
+  // removed the lock (as RELEASE does) and its owner is gone, which is exactly
+  // the moment a real release can fall into.
+  execFileSync('mkfifo', [join(path, 'holder')]);
+  const acquiring = acquireLock(remote('node'), 'converge', 0, path);
+  const fifo = await open(join(path, 'holder'), 'w');
+  await fifo.write(`${process.pid} 12345\nconverge on the previous run (pid 1, user x, since 2024-01-01T00:00:00.000Z, command: converge)\n`);
+  rmSync(path, { recursive: true, force: true });
+  await fifo.close();
+  assert.is(await acquiring, null, 'no "took over a stale lock" note: that run finished, it did not die');
+  assert.match(holder(path).line, /command: converge\)$/);
 });
 
 /** `k` contenders at once; how many got the lock. */
