@@ -16,7 +16,7 @@ esac
 
 # nginx -s quit is a graceful stop: workers finish open requests first.
 stop_daemon "$RUN/nginx.pid" 'nginx: master' nginx -c "$NGINX_CONF" -s quit
-stop_daemon "$RUN/sshd.pid" sshd
+stop_daemon "$RUN/sshd.pid" sshd_config
 stop_daemon "$RUN/bastion.pid" bastion_config
 stop_daemon "$RUN/backends.pid" backends.mjs
 stop_acme_daemon challtestsrv
