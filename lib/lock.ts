@@ -30,7 +30,9 @@ owner="$pid $(field "$pid" 22)"
 // "held <holder>" (exit 3). A new lock is built aside and renamed into place,
 // so it is never seen without its holder (a run that read an empty holder
 // would take it for stale). A stale lock is taken over by one contender at a
-// time, under $1.takeover: a late contender must not move the new lock away.
+// time, under $1.takeover, by renaming a new holder file over the old one: the
+// lock itself never disappears, so no other run can claim it in between and
+// miss that the previous run died.
 const ACQUIRE = `${OWNER}
 lock=$1 who=$2
 new="$lock.new.$$"
@@ -53,17 +55,14 @@ fi
 # A takeover that died half-way (never more than a moment) would block every later one.
 find "$lock.takeover" -maxdepth 0 -mmin +1 -exec rmdir -- {} + 2>/dev/null || true
 if mkdir -- "$lock.takeover" 2>/dev/null; then
-  took=
-  if [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ] && mv -T -- "$lock" "$lock.stale.$$" 2>/dev/null; then
-    rm -rf -- "$lock.stale.$$"; took=1
+  if [ -d "$lock" ] && [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ] &&
+    cp -- "$new/holder" "$lock/.holder.$$" && mv -f -- "$lock/.holder.$$" "$lock/holder"; then
+    rmdir -- "$lock.takeover"; echo "takeover $(printf '%s' "$old" | sed -n 2p)"; exit 0
   fi
-  if claim; then
-    rmdir -- "$lock.takeover"
-    # The holder read above may have released the lock and ended since: that
-    # is a normal hand-over, not a dead run (whose files would need a reload).
-    if [ -n "$took" ]; then echo "takeover $(printf '%s' "$old" | sed -n 2p)"; else echo acquired; fi
-    exit 0
-  fi
+  rm -f -- "$lock/.holder.$$"
+  # The holder read above released the lock and ended since: a normal
+  # hand-over, not a dead run (whose files would need a reload).
+  if claim; then rmdir -- "$lock.takeover"; echo acquired; exit 0; fi
   rmdir -- "$lock.takeover"
 fi
 echo "held $(holder)"; exit 3
@@ -99,7 +98,7 @@ export async function acquireLock(r: Remote, command: string, timeoutS: number, 
     const res = await sudoRun(r, ACQUIRE, [path, who]);
     const out = res.stdout.toString('utf8').trim();
     if (res.code === 0 && out === 'acquired') return null;
-    if (res.code === 0 && out.startsWith('takeover ')) return `took over a stale lock (its run is gone): ${out.slice(9)}`;
+    if (res.code === 0 && /^takeover( |$)/.test(out)) return `took over a stale lock (its run is gone): ${out.slice(9) || 'no holder recorded'}`;
     if (res.code !== 3) {
       throw new LockError(`cannot take the lock (exit ${res.code})`, { host: r.host, where: path, detail: res.stderr || out, hint: 'check that /run/lock exists and is writable by root' });
     }

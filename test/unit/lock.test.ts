@@ -182,35 +182,47 @@ test('a holder that releases and ends while a run is looking at the lock: a norm
   assert.match(holder(path).line, /command: converge\)$/);
 });
 
-/** `k` contenders at once; how many got the lock. */
-async function race(path: string, k: number): Promise<number> {
+/** `k` contenders at once; what each winner was told (null: a free lock, else the takeover note). */
+async function race(path: string, k: number): Promise<(string | null)[]> {
   const results = await Promise.all(
     Array.from({ length: k }, (_, i) =>
       acquireLock(remote('node'), `contender ${i}`, 0, path).then(
-        () => 1,
+        (note) => [note],
         (e) => {
           if (!(e instanceof LockError)) throw e;
-          return 0;
+          return [];
         },
       ),
     ),
   );
-  return results.reduce((a: number, b: number) => a + b, 0);
+  return results.flat();
 }
 
 test('contenders for a free lock: exactly one gets it', async () => {
   for (let round = 0; round < 8; round++) {
     const path = lockPath();
-    assert.is(await race(path, 6), 1, `round ${round}`);
+    assert.equal(await race(path, 6), [null], `round ${round}`);
   }
 });
 
-test('contenders taking over the same stale lock: exactly one gets it (a late one must not move the new lock away)', async () => {
+// The winner must be the one that learns the previous run died: it is the run
+// that validates and reloads what that run may have left unreloaded.
+test('contenders taking over the same stale lock: exactly one gets it, and it is told of the takeover', async () => {
   for (let round = 0; round < 8; round++) {
     const path = lockPath();
     staleLock(path);
-    assert.is(await race(path, 6), 1, `round ${round}`);
+    const won = await race(path, 6);
+    assert.is(won.length, 1, `round ${round}: ${won.length} winners`);
+    assert.match(String(won[0]), /^took over a stale lock \(its run is gone\): converge on old-laptop /, `round ${round}`);
   }
+});
+
+test('a lock directory whose holder file is empty (made by hand, or a crash) is taken over, and the note says so', async () => {
+  const path = lockPath();
+  mkdirSync(path, { recursive: true });
+  writeFileSync(join(path, 'holder'), '');
+  assert.is(await acquireLock(remote('node'), 'converge', 0, path), 'took over a stale lock (its run is gone): no holder recorded');
+  assert.match(holder(path).line, /command: converge\)$/);
 });
 
 test.run();
