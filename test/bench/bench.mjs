@@ -11,10 +11,13 @@
 //   1 host     first converge (after reset.sh), no-op converge (with and
 //              without the verify stage), no-op --check
 //   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
-//              and no-op converge (see below for the host lock)
-//   SSH connections per host and run, from the lab sshd's log (LogLevel VERBOSE)
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+//              and no-op converge (see below for the host lock); and a no-op
+//              converge of 20 "machines": 20 sshds on 127.0.0.2-21, each in its
+//              own mount namespace with a private /run/lock, so each has its own
+//              host lock (they share the lab's nginx files, which a no-op only reads)
+//   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE)
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +53,10 @@ function timed(cmd, args, { env = ENV, okCodes = [0] } = {}) {
   return { ms: elapsed, stdout: r.stdout, stderr: r.stderr };
 }
 
-function logSize() {
-  return statSync(SSHD_LOG).size;
-}
-function connectionsSince(offset) {
-  return readFileSync(SSHD_LOG).subarray(offset).toString('utf8').split('\n').filter((l) => l.startsWith('Connection from ')).length;
+const logSize = (log) => (existsSync(log) ? statSync(log).size : 0);
+function connectionsSince(log, offset) {
+  if (!existsSync(log)) return 0;
+  return readFileSync(log).subarray(offset).toString('utf8').split('\n').filter((l) => l.startsWith('Connection from ')).length;
 }
 
 const failures = [];
@@ -64,16 +66,16 @@ const failures = [];
  * SSH connections. A run that fails is reported at the end (exit 1); the
  * measurement goes on with the runs that worked.
  */
-function measure(label, once, { before, runs = RUNS, hosts = 1 } = {}) {
+function measure(label, once, { before, runs = RUNS, hosts = 1, logs = [SSHD_LOG] } = {}) {
   const times = [];
   const conns = [];
   process.stderr.write(`bench: ${label} `);
   for (let i = 0; i < runs; i++) {
     try {
       if (before) before();
-      const off = logSize();
+      const offs = logs.map(logSize);
       times.push(once());
-      conns.push(connectionsSince(off) / hosts);
+      conns.push(logs.reduce((n, log, i) => n + connectionsSince(log, offs[i]), 0) / hosts);
       process.stderr.write('.');
     } catch (err) {
       failures.push(`${label}: ${err.message}`);
@@ -103,6 +105,46 @@ function fleetInventory(n) {
   const file = join(mkdtempSync(join(tmpdir(), 'converge-bench-')), 'fleet.yml');
   writeFileSync(file, stringify({ all: { vars, hosts } }));
   return file;
+}
+
+/**
+ * n stand-in machines for a parallel converge: sshds on 127.0.0.2.. (port
+ * 2222, the lab's config and host key), each started by unshare(1) in its own
+ * mount namespace with a tmpfs on /run/lock, so each has its own host lock.
+ * Returns their inventory, their logs and a stop function.
+ */
+async function machines(n) {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-bench-machines-'));
+  const labConfig = readFileSync(join(LAB, 'sshd/sshd_config'), 'utf8');
+  const hostKey = readFileSync(join(LAB, 'sshd/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+  const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+  const hosts = {};
+  const logs = [];
+  const procs = [];
+  const knownHosts = [];
+  for (let i = 0; i < n; i++) {
+    const addr = `127.0.0.${i + 2}`;
+    const conf = join(dir, `sshd-${i}.conf`);
+    const log = join(dir, `sshd-${i}.log`);
+    writeFileSync(conf, labConfig.replace(/^ListenAddress .*$/m, `ListenAddress ${addr}`).replace(/^PidFile .*$/m, `PidFile ${join(dir, `sshd-${i}.pid`)}`));
+    const mountAndRun = `mount -t tmpfs -o size=1m,mode=1777 converge-bench /run/lock && exec /usr/sbin/sshd -D -f '${conf}' -E '${log}'`;
+    procs.push(spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', mountAndRun], { stdio: 'ignore' }));
+    hosts[`machine-${String(i + 1).padStart(2, '0')}`] = { ssh_host: addr };
+    knownHosts.push(`[${addr}]:${vars.ssh_port} ${hostKey}`);
+    logs.push(log);
+  }
+  writeFileSync(join(dir, 'known_hosts'), knownHosts.join('\n') + '\n');
+  const inventory = join(dir, 'machines.yml');
+  writeFileSync(inventory, stringify({ all: { vars: { ...vars, ssh_known_hosts: join(dir, 'known_hosts') }, hosts } }));
+  const stop = () => procs.forEach((p) => p.kill('SIGTERM'));
+  for (let t = 0; t < 50 && !logs.every((l) => /Server listening/.test(existsSync(l) ? readFileSync(l, 'utf8') : '')); t++) {
+    await new Promise((done) => setTimeout(done, 100));
+  }
+  if (!logs.every((l) => /Server listening/.test(existsSync(l) ? readFileSync(l, 'utf8') : ''))) {
+    stop();
+    throw new Error(`the stand-in sshds did not start (logs in ${dir})`);
+  }
+  return { inventory, logs, stop };
 }
 
 /** What preflight reads, the way one OpenSSH ssh would: the floor of a no-op run. */
@@ -152,6 +194,14 @@ results.check20 = measure('no-op --check, 20 hosts, --forks 20', () => converge(
 results.noop20NoVerify = measure('no-op converge, 20 hosts, --forks 20, --skip-tags verify (host lock: serialised)', () =>
   converge(['-i', fleet20, '--forks', '20', '--lock-timeout', '300', '--skip-tags', 'verify'], 'ok'), { hosts: 20, runs: Math.min(RUNS, 3) },
 );
+const m20 = await machines(20);
+try {
+  results.noop20Machines = measure('no-op converge, 20 machines (own host locks), --forks 20, --skip-tags verify', () =>
+    converge(['-i', m20.inventory, '--forks', '20', '--skip-tags', 'verify'], 'ok'), { hosts: 20, logs: m20.logs },
+  );
+} finally {
+  m20.stop();
+}
 
 // ---- report ----------------------------------------------------------------------------
 
@@ -183,8 +233,9 @@ row('  the verify stage (difference)', ms(r.noop.median - r.noopNoVerify.median)
 row('first converge, 1 host', ms(r.first.median));
 row('no-op --check, 1 host', ms(r.check.median));
 row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
-row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)} (lock-serialised, see below)`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
-for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts']]) {
+row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `(one machine: serialised by its host lock)`);
+row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, conns(r[k]), '1', r[k].conns.every((c) => c === 1));
 }
 
@@ -205,8 +256,10 @@ const out = [
   '',
   'Notes: the 20 inventory entries are the same lab machine, so an applying run',
   "serialises on the host lock (/run/lock/converge.lock; --lock-timeout makes them",
-  'wait in turn): --check, which takes no lock, shows the parallel cost. The floor',
-  "runs one OpenSSH ssh doing preflight's reads (files, nginx -T) through sudo.",
+  'wait in turn): --check, which takes no lock, shows the parallel cost, and the',
+  '20 machines (sshds on 127.0.0.2-21, each with a private /run/lock) that of an',
+  'applying run. The floor runs one OpenSSH ssh doing preflight\'s reads (files,',
+  'nginx -T) through sudo.',
   '',
   ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
 ];
