@@ -85,7 +85,7 @@ export class HostRun {
   private scratch: TestResult | null = null;
   private reloaded = false;
   private locked = false;
-  /** The lock was taken over from a run that died: nginx may not be serving what it left on disk. */
+  /** The lock (apply mode only) was taken over from a run that died: nginx may not be serving what it left on disk. */
   private unfinished = false;
   private readonly started = new Date().toISOString();
   /** In restore mode, the files of the chosen backup run. */
@@ -169,7 +169,6 @@ export class HostRun {
     const choice = chooseToken(this.host.name, this.local, deployed, Boolean(this.opts.rotateToken), generateToken);
     this.token = choice.token;
     this.retired = choice.retired;
-    if (choice.note) this.outcome.notes.push(choice.note);
     if (choice.generated && this.opts.mode === 'apply') this.outcome.newToken = choice.token;
     if (choice.generated && this.opts.mode === 'check') {
       this.outcome.notes.push(this.opts.rotateToken ? 'a new Bearer token would replace the deployed one' : 'no Bearer token on the host, in IA_ENSO_OLLAMA_BEARER_TOKEN or bearer_token_file: a new one would be generated');
@@ -200,7 +199,7 @@ export class HostRun {
    * would otherwise find nothing to change and never reload).
    */
   private get reloadDue(): boolean {
-    return this.nginxChanged || (this.unfinished && this.opts.mode === 'apply');
+    return this.nginxChanged || this.unfinished;
   }
 
   /** Ctrl-C lands here: between two steps, never inside a write. */

@@ -52,7 +52,6 @@ export interface TokenChoice {
   retired: string | null;
   /** True when the token is new: shown once to the operator. */
   generated: boolean;
-  note: string | null;
 }
 
 /**
@@ -75,7 +74,7 @@ export function chooseToken(host: string, local: LocalToken | null, deployed: st
           : 'set IA_ENSO_OLLAMA_BEARER_TOKEN to the new token, or unset it to let converge generate one',
     });
   }
-  if (local) return { token: local.value, retired, generated: false, note: null };
-  if (deployed && !rotate) return { token: deployed, retired, generated: false, note: null };
-  return { token: fresh(), retired, generated: true, note: null };
+  if (local) return { token: local.value, retired, generated: false };
+  if (deployed && !rotate) return { token: deployed, retired, generated: false };
+  return { token: fresh(), retired, generated: true };
 }

@@ -137,10 +137,9 @@ async function machines(n) {
   const inventory = join(dir, 'machines.yml');
   writeFileSync(inventory, stringify({ all: { vars: { ...vars, ssh_known_hosts: join(dir, 'known_hosts') }, hosts } }));
   const stop = () => procs.forEach((p) => p.kill('SIGTERM'));
-  for (let t = 0; t < 50 && !logs.every((l) => /Server listening/.test(existsSync(l) ? readFileSync(l, 'utf8') : '')); t++) {
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  if (!logs.every((l) => /Server listening/.test(existsSync(l) ? readFileSync(l, 'utf8') : ''))) {
+  const listening = () => logs.every((l) => existsSync(l) && /Server listening/.test(readFileSync(l, 'utf8')));
+  for (let t = 0; t < 50 && !listening(); t++) await new Promise((done) => setTimeout(done, 100));
+  if (!listening()) {
     stop();
     throw new Error(`the stand-in sshds did not start (logs in ${dir})`);
   }

@@ -10,26 +10,26 @@ const fresh = () => 'new0'.repeat(16);
 const choose = (local: LocalToken | null, deployed: string | null, rotate: boolean) => chooseToken('proxy-1', local, deployed, rotate, fresh);
 
 test('the local token wins over the deployed one', () => {
-  assert.equal(choose(ENV, DEPLOYED, false), { token: ENV.value, retired: null, generated: false, note: null });
+  assert.equal(choose(ENV, DEPLOYED, false), { token: ENV.value, retired: null, generated: false });
   assert.is(choose(FILE, null, false).token, FILE.value);
 });
 
 test('without a local token the deployed one is kept', () => {
-  assert.equal(choose(null, DEPLOYED, false), { token: DEPLOYED, retired: null, generated: false, note: null });
+  assert.equal(choose(null, DEPLOYED, false), { token: DEPLOYED, retired: null, generated: false });
 });
 
 test('with neither, a new one is generated', () => {
-  assert.equal(choose(null, null, false), { token: fresh(), retired: null, generated: true, note: null });
+  assert.equal(choose(null, null, false), { token: fresh(), retired: null, generated: true });
 });
 
 test('--rotate-token: the deployed one is retired for the local one, or for a new one', () => {
-  assert.equal(choose(ENV, DEPLOYED, true), { token: ENV.value, retired: DEPLOYED, generated: false, note: null });
-  assert.equal(choose(null, DEPLOYED, true), { token: fresh(), retired: DEPLOYED, generated: true, note: null });
+  assert.equal(choose(ENV, DEPLOYED, true), { token: ENV.value, retired: DEPLOYED, generated: false });
+  assert.equal(choose(null, DEPLOYED, true), { token: fresh(), retired: DEPLOYED, generated: true });
 });
 
 test('--rotate-token on a host with no token yet: the local one, or a new one, and nothing to retire', () => {
-  assert.equal(choose(FILE, null, true), { token: FILE.value, retired: null, generated: false, note: null });
-  assert.equal(choose(null, null, true), { token: fresh(), retired: null, generated: true, note: null });
+  assert.equal(choose(FILE, null, true), { token: FILE.value, retired: null, generated: false });
+  assert.equal(choose(null, null, true), { token: fresh(), retired: null, generated: true });
 });
 
 // A token generated here would be replaced by the local one on the next plain

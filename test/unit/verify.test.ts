@@ -16,7 +16,7 @@ const ALL_OK: ProbeResult[] = (['models', 'gate-anonymous', 'gate-wrong-token', 
 const withFailure = (f: ProbeResult) => ALL_OK.map((x) => (x.id === f.id ? f : x));
 
 for (const [ip, priv] of [
-  ['10.1.2.3', true], ['172.16.0.1', true], ['172.31.255.255', true], ['172.32.0.1', false], ['192.168.1.100', true],
+  ['10.1.2.3', true], ['172.16.0.1', true], ['172.31.255.255', true], ['172.32.0.1', false], ['192.168.77.5', true],
   ['127.0.0.1', true], ['169.254.1.1', true], ['100.64.0.1', true], ['8.8.8.8', false], ['1.1.1.1', false],
   ['::1', true], ['fd00::1', true], ['fe80::1', true], ['2001:4860:4860::8888', false], ['::ffff:192.168.0.1', true], ['::ffff:8.8.8.8', false],
 ] as const) {
