@@ -80,6 +80,8 @@ export class HostRun {
   private token = '';
   private flags: MapsFlags = { websocketMap: true, bucketSize: true, hashKey: true };
   private needsCertificate = false;
+  /** Other files that already define $connection_upgrade (the maps file then leaves it out). */
+  private upgradeMapIn: string[] = [];
   private journal: Journal;
   private baseline: TestResult | null = null;
   private scratch: TestResult | null = null;
@@ -125,37 +127,53 @@ export class HostRun {
       if (err instanceof ConnectionError) this.outcome.status = 'unreachable';
       throw err;
     }
-    if (this.opts.mode === 'apply') {
-      // Before gathering: what we plan from must not change under us.
-      const note = await acquireLock(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0);
-      this.locked = true;
-      if (note) {
-        this.unfinished = true;
-        this.outcome.notes.push(`${note}; nginx is validated and reloaded so that it serves the files on disk`);
-      }
-    }
+    const apply = this.opts.mode === 'apply';
+    // A restore changes files whatever it finds: lock before choosing the backup.
+    if (apply && this.opts.restore) await this.lock();
     if (this.opts.restore) {
       const m = await chooseBackup(this.r, v, this.opts.restore.run);
       this.restoring = await restoreSpecs(this.r, v, m);
       this.outcome.notes.push(`restoring backup run ${m.run} (the state before \`${m.command}\` of ${m.started})`);
     }
+    await this.analyse();
+    // Reading needs no lock (as in --check): a run with nothing to change
+    // writes nothing and spares two privileged round trips. A run with
+    // changes, or one that finds a lock (another run at work, or a dead run
+    // whose files nginx may not serve), takes it and reads again under it,
+    // so that what it plans from cannot change under it.
+    if (apply && !this.locked && (this.changed || this.facts!.exists.get(LOCK_PATH))) {
+      await this.lock();
+      await this.analyse();
+    }
+    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
+    if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
+    this.outcome.changes = this.plan!.changes;
+    if (this.nginxChanged) await this.preValidate();
+    if (this.opts.mode === 'check' && this.opts.inspect) this.outcome.findings = await this.opts.inspect(this.r, this.host, this.facts!);
+  }
+
+  private async lock(): Promise<void> {
+    const note = await acquireLock(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0);
+    this.locked = true;
+    if (note) {
+      this.unfinished = true;
+      this.outcome.notes.push(`${note}; nginx is validated and reloaded so that it serves the files on disk`);
+    }
+  }
+
+  /** Reads the host (and whether a run holds its lock) and plans from what it finds. */
+  private async analyse(): Promise<void> {
+    const v = this.vars;
     const cert = certificatePaths(v);
     const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, ...(this.restoring ?? []).map((s) => s.path)])];
-    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key]);
+    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH]);
     checkHost(this.host.name, v, this.facts);
     this.chooseToken();
-    const others = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
-    this.flags.websocketMap = others.length === 0;
-    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${others.join(', ')}: the maps file leaves it out`);
+    this.upgradeMapIn = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
+    this.flags.websocketMap = this.upgradeMapIn.length === 0;
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
-    if (this.needsCertificate) {
-      this.plan.changes.unshift(certificateChange(v));
-      if (this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
-    }
-    this.outcome.changes = this.plan.changes;
-    if (this.nginxChanged) await this.preValidate();
-    if (this.opts.mode === 'check' && this.opts.inspect) this.outcome.findings = await this.opts.inspect(this.r, this.host, this.facts);
+    if (this.needsCertificate) this.plan.changes.unshift(certificateChange(v));
   }
 
   private chooseToken(): void {

@@ -21,6 +21,7 @@ import {
   run,
   secret,
   sshLogins,
+  sudoLog,
   STACK,
   start,
   state,
@@ -223,7 +224,7 @@ test('two converges at once: the second fails at once with the holder (machine, 
     assert.is(sshLogins(), logins + 1, 'the second run connected once (to find the lock)');
     const h = json(second);
     assert.is(h.status, 'failed');
-    assert.equal(h.changes, [], 'the second run planned nothing: it stopped before gathering');
+    assert.equal(h.changes, [], 'the second run planned nothing: it stopped at the lock');
     assert.match(h.error, new RegExp(`^\\[lab-proxy\\] ${LOCK}: another run holds the lock: converge on ${hostname()} \\(pid ${first.pid}, user root, since \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z, command: converge -i \\S+ --json\\)`));
     assert.match(h.error, /--lock-timeout/);
     assert.ok(noToken(second, TOKEN));
@@ -232,6 +233,31 @@ test('two converges at once: the second fails at once with the holder (machine, 
     assert.is(r.code, 0, r.stdout);
   }
   assert.not.ok(existsSync(LOCK), 'released at the end of the first run');
+});
+
+test('a no-op converge reads without the lock: one privileged command, no lock taken; a run with changes locks, reads again and releases', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const before = sudoLog().length;
+  const noop = await run(['-i', LAB_INVENTORY, '--json', '--skip-tags', 'verify'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(noop.code, 0, noop.stderr);
+  assert.is(json(noop).status, 'ok');
+  const noopCommands = sudoLog().slice(before);
+  assert.is(noopCommands.length, 1, noopCommands.map((l) => l.slice(0, 200)).join('\n'));
+  assert.not.match(noopCommands[0], /claim\(\)/, 'the one command is the read, not the lock');
+
+  writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# edited by hand\n');
+  const mark = sudoLog().length;
+  const fix = await run(['-i', LAB_INVENTORY, '--json', '--skip-tags', 'verify'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(fix.code, 0, fix.stderr);
+  assert.is(json(fix).status, 'changed');
+  const commands = sudoLog().slice(mark);
+  const lockAt = commands.findIndex((l) => /claim\(\)/.test(l));
+  const reads = commands.map((l, i) => (/nginx_cmd=\$1 count=\$2/.test(l) ? i : -1)).filter((i) => i >= 0);
+  assert.ok(lockAt > 0, 'the lock was taken after a first read');
+  assert.ok(reads.length === 2 && reads[0] < lockAt && reads[1] > lockAt, `read, lock, read again: ${reads} / ${lockAt}`);
+  assert.not.ok(existsSync(LOCK), 'released');
+  assert.ok(sudoLog().every((l) => !l.includes(TOKEN)), 'the token never reaches a command line');
 });
 
 test('two converges at once with --lock-timeout: the second waits for the first, then runs (a no-op)', async () => {

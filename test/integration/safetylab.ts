@@ -12,6 +12,7 @@ export const HOOK = join(LAB, `letsencrypt/renewal-hooks/deploy/${DOMAIN}-nginx-
 export const MANAGED = [HOOK, MAPS, SITE, LINK];
 export const LOCK = '/run/lock/converge.lock';
 export const SSHD_LOG = join(LAB, 'run/sshd.log');
+export const SUDO_LOG = join(LAB, 'run/sudo.log');
 export const BACKUPS = join(LAB, 'backups');
 const NGINX_CONF = join(LAB, 'nginx/nginx.conf');
 
@@ -105,6 +106,11 @@ export const STACK = /^\s+at .+[:(]\d+/m;
 /** How many SSH logins the lab's sshd has accepted so far: a run that connected adds one. */
 export function sshLogins(): number {
   return (readFileSync(SSHD_LOG, 'utf8').match(/Accepted publickey for converge-lab/g) ?? []).length;
+}
+
+/** The privileged commands the lab user has run so far (the lab's sudoers logs each to run/sudo.log). */
+export function sudoLog(): string[] {
+  return existsSync(SUDO_LOG) ? readFileSync(SUDO_LOG, 'utf8').split('\n').filter((l) => l.includes(' : converge-lab : ')) : [];
 }
 
 /** `nginx -t` on the lab's live configuration. */

@@ -35,7 +35,10 @@ PEBBLE_CONF="$PEBBLE_DIR/pebble.json"
 ACME_DIR="https://127.0.0.1:$PEBBLE_PORT/dir"
 PEBBLE_MGMT="https://127.0.0.1:$PEBBLE_MGMT_PORT"
 LE_DIR="$LAB/letsencrypt" # certbot --config-dir
-SUDOERS_LINE="$LAB_USER ALL=(ALL) NOPASSWD: ALL"
+# sudo logs every privileged command of the lab user (one entry each, never
+# the token: it only travels on stdin), so tests and the benchmark can count them.
+SUDOERS_LINE="$LAB_USER ALL=(ALL) NOPASSWD: ALL
+Defaults:$LAB_USER logfile=$RUN/sudo.log, loglinelen=0, !syslog"
 
 die() { echo "lab: error: $*" >&2; exit 1; }
 
