@@ -1,6 +1,10 @@
 // The only importer of `diff`. Every diff is redacted before it leaves here.
-import { createTwoFilesPatch } from 'diff';
+import { createRequire } from 'node:module';
 import { redact } from './secrets.js';
+
+// Loaded on the first diff: a run with nothing to change never pays for it.
+let diffModule: typeof import('diff') | null = null;
+const loadDiff = () => (diffModule ??= createRequire(import.meta.url)('diff') as typeof import('diff'));
 
 export interface SecretLabel {
   value: string;
@@ -21,7 +25,7 @@ function mask(text: string, secrets: SecretLabel[]): string {
 export function unifiedDiff(path: string, before: string | null, after: string | null, secrets: SecretLabel[] = []): string {
   const a = before === null ? '' : mask(before, secrets);
   const b = after === null ? '' : mask(after, secrets);
-  const patch = createTwoFilesPatch(before === null ? '/dev/null' : path, after === null ? '/dev/null' : path, a, b, '', '', { context: 3 });
+  const patch = loadDiff().createTwoFilesPatch(before === null ? '/dev/null' : path, after === null ? '/dev/null' : path, a, b, '', '', { context: 3 });
   // Drop the "Index:"/"====" preamble: a plain `diff -u` header is what operators read.
   return patch.split('\n').filter((l) => !l.startsWith('Index: ') && !/^=+$/.test(l)).join('\n');
 }
