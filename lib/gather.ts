@@ -15,29 +15,38 @@ export interface HostFacts {
   dump: { code: number; text: string };
 }
 
+// Every process counts when 20 hosts share a machine's CPUs: stat and base64
+// write straight to stdout (no $(...) subshells), so a file costs two processes.
 const GATHER = `
 nginx_cmd=$1 count=$2; shift 2
 bin=\${nginx_cmd%% *}
 if command -v "$bin" >/dev/null 2>&1; then echo "nginx yes"; else echo "nginx no"; fi
 while [ "$count" -gt 0 ]; do
   p=$1; shift; count=$((count - 1))
-  if [ -L "$p" ]; then echo "link $(stat -c '%a %U %G' -- "$p") $(printf '%s' "$(readlink -- "$p")" | base64 -w0)"
-  elif [ -f "$p" ]; then echo "file $(stat -c '%a %U %G' -- "$p") $(base64 -w0 < "$p")"
-  elif [ -d "$p" ]; then echo "dir $(stat -c '%a %U %G' -- "$p") "
-  elif [ -e "$p" ]; then echo "other $(stat -c '%a %U %G' -- "$p") "
+  if [ -L "$p" ]; then stat --printf 'link %a %U %G ' -- "$p" && readlink -n -- "$p" | base64 -w0; echo
+  elif [ -f "$p" ]; then stat --printf 'file %a %U %G ' -- "$p" && base64 -w0 < "$p"; echo
+  elif [ -d "$p" ]; then stat --printf 'dir %a %U %G \\n' -- "$p"
+  elif [ -e "$p" ]; then stat --printf 'other %a %U %G \\n' -- "$p"
   else echo "absent"
   fi
 done
 for p in "$@"; do
   if [ -e "$p" ]; then echo "exists yes"; else echo "exists no"; fi
 done
+# The dump, then a line with its exit code, in one base64 line.
 if command -v "$bin" >/dev/null 2>&1; then
-  dump=$(eval "$nginx_cmd -T" 2>&1); code=$?
-  echo "dump $code $(printf '%s' "$dump" | base64 -w0)"
+  printf 'dump '; { eval "$nginx_cmd -T" 2>&1; printf '\\n%s\\n' "$?"; } | base64 -w0; echo
 else
-  echo "dump 127 "
+  echo "dump "
 fi
 `;
+
+/** The dump line's payload: nginx -T's output, a newline, its exit code and a newline (127: no nginx). */
+export function parseDump(data: string): { code: number; text: string } {
+  const decoded = Buffer.from(data, 'base64').toString('utf8');
+  const m = /\n(\d+)\n$/.exec(decoded);
+  return m ? { code: Number(m[1]), text: decoded.slice(0, m.index) } : { code: 127, text: '' };
+}
 
 function parseFile(path: string, line: string): FileFacts {
   const [kind, mode, owner, group, data = ''] = line.split(' ');
@@ -62,12 +71,11 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
   const files = new Map<string, FileFacts>();
   paths.forEach((p, i) => files.set(p, parseFile(p, lines[i + 1])));
   const exists = new Map(probes.map((p, i) => [p, lines[paths.length + 1 + i] === 'exists yes']));
-  const [, code, data = ''] = lines[paths.length + probes.length + 1].split(' ');
   return {
     files,
     exists,
     nginxPresent: lines[0] === 'nginx yes',
-    dump: { code: Number(code), text: Buffer.from(data, 'base64').toString('utf8') },
+    dump: parseDump(lines[paths.length + probes.length + 1].slice('dump '.length)),
   };
 }
 

@@ -1,0 +1,53 @@
+// lib/gather.ts's read script, run for real on this machine (sh + sudo -n,
+// the command line SSH would carry) through the `connection: local`
+// transport, against temporary files: what planning compares with must be
+// byte-exact, or a no-op run would see changes that are not there.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gather, parseDump } from '../../lib/gather.js';
+import { LocalTransport } from '../../lib/transport/local.js';
+
+const root = mkdtempSync(join(tmpdir(), 'converge-gather-'));
+const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
+
+test('gather: file bytes (no final newline, binary), mode and owner; a link target without a newline; dir; absent; existence probes', async () => {
+  const file = join(root, 'maps.conf');
+  const bytes = Buffer.from([0x6d, 0x61, 0x70, 0x0a, 0x00, 0xff, 0x20, 0x7b]);
+  writeFileSync(file, bytes);
+  chmodSync(file, 0o640);
+  const link = join(root, 'site-link.conf');
+  symlinkSync('../sites-available/gw example.conf', link);
+  const dir = join(root, 'a-dir');
+  mkdirSync(dir, { mode: 0o750 });
+  chmodSync(dir, 0o750);
+  const absent = join(root, 'absent.conf');
+  const facts = await gather(await remote(), 'sh -c "exit 0"', [file, link, dir, absent], [file, absent]);
+  assert.equal(facts.files.get(file), { path: file, kind: 'file', mode: 0o640, owner: 'root', group: 'root', content: bytes });
+  assert.equal(facts.files.get(link)?.linkTo, '../sites-available/gw example.conf');
+  assert.is(facts.files.get(link)?.kind, 'link');
+  assert.equal(facts.files.get(dir), { path: dir, kind: 'dir', mode: 0o750, owner: 'root', group: 'root' });
+  assert.equal(facts.files.get(absent), { path: absent, kind: 'absent' });
+  assert.equal([...facts.exists], [[file, true], [absent, false]]);
+});
+
+test("gather: nginx -T's output exactly (no final newline) and its exit code; a missing nginx is 127 and no dump", async () => {
+  const facts = await gather(await remote(), `sh -c 'printf "# configuration file /a.conf:\\nmap x \\$y {}"; exit 3' nginx`, []);
+  assert.ok(facts.nginxPresent);
+  assert.equal(facts.dump, { code: 3, text: '# configuration file /a.conf:\nmap x $y {}' });
+  const none = await gather(await remote(), 'converge-no-such-nginx -c /x.conf', []);
+  assert.not.ok(none.nginxPresent);
+  assert.equal(none.dump, { code: 127, text: '' });
+});
+
+test('parseDump: strips exactly the code line it added; a cut payload reads as no dump', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  assert.equal(parseDump(b64('a\n\n0\n')), { code: 0, text: 'a\n' });
+  assert.equal(parseDump(b64('nginx: [emerg] x\n\n1\n')), { code: 1, text: 'nginx: [emerg] x\n' });
+  assert.equal(parseDump(''), { code: 127, text: '' });
+  assert.equal(parseDump(b64('cut short')), { code: 127, text: '' });
+});
+
+test.run();
