@@ -46,6 +46,10 @@ fi
 # even for key auth. '*' = no password usable, but not locked.
 [[ $(getent shadow "$LAB_USER" | cut -d: -f2) == '*' ]] || usermod --password '*' "$LAB_USER"
 ensure_sudoers
+# Each command is logged whole (its script included): start afresh past 20 MB.
+if [[ -f $RUN/sudo.log ]] && (($(stat -c %s "$RUN/sudo.log") > 20 * 1024 * 1024)); then
+  : >"$RUN/sudo.log"
+fi
 
 # ---- client key + authorized_keys ------------------------------------------
 if [[ ! -f $LAB/client/id_ed25519 ]]; then
