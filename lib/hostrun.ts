@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
-import { acquireLock, LOCK_PATH, releaseLock } from './lock.js';
+import { acquireLock, LOCK_HOLDER, LOCK_PATH, lockNote, releaseLock } from './lock.js';
 import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
@@ -147,6 +147,7 @@ export class HostRun {
     }
     if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
+    if (this.opts.mode === 'check' && this.facts!.exists.get(LOCK_PATH)) this.outcome.notes.push(lockNote(this.facts!.files.get(LOCK_HOLDER)?.content));
     this.outcome.changes = this.plan!.changes;
     if (this.nginxChanged) await this.preValidate();
     if (this.opts.mode === 'check' && this.opts.inspect) this.outcome.findings = await this.opts.inspect(this.r, this.host, this.facts!);
@@ -165,7 +166,7 @@ export class HostRun {
   private async analyse(): Promise<void> {
     const v = this.vars;
     const cert = certificatePaths(v);
-    const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, ...(this.restoring ?? []).map((s) => s.path)])];
+    const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, LOCK_HOLDER, ...(this.restoring ?? []).map((s) => s.path)])];
     this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH]);
     checkHost(this.host.name, v, this.facts);
     this.chooseToken();

@@ -83,6 +83,15 @@ echo "it is held by another run now ($(sed -n 2p "$lock/holder" 2>/dev/null)): l
 exit 5
 `;
 
+/** The file in the lock that says who holds it: "pid starttime" of its owner, then holderLine(). */
+export const LOCK_HOLDER = `${LOCK_PATH}/holder`;
+
+/** What a check run says of a lock it finds (it cannot tell a live run from a dead one: only taking the lock does). */
+export function lockNote(holder: Buffer | undefined): string {
+  const who = holder?.toString('utf8').split('\n')[1]?.trim() || 'no holder recorded';
+  return `${LOCK_PATH} is held: ${who}. A run is at work, or one died before it finished (nginx may not serve what it wrote): an apply run waits for it (--lock-timeout) or, if that run is gone, takes it over and reloads nginx`;
+}
+
 export function holderLine(command: string): string {
   return `converge on ${hostname()} (pid ${process.pid}, user ${userInfo().username}, since ${new Date().toISOString()}, command: ${command})`;
 }

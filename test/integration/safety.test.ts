@@ -298,6 +298,7 @@ test('--check takes no lock: it runs while another run holds it; an apply run do
     const check = await run(['-i', LAB_INVENTORY, '--check', '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
     assert.is(check.code, 2, check.stderr);
     assert.is(json(check).status, 'drift');
+    assert.ok(json(check).notes.some((n: string) => n.startsWith(`${LOCK} is held: ${line}. A run is at work, or one died`)), JSON.stringify(json(check).notes));
     assert.equal(compare(before, snapshot()), []);
     assert.is(readFileSync(join(LOCK, 'holder'), 'utf8').split('\n')[1], line, 'the lock is untouched');
     const apply = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });

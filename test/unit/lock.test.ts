@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, LockError, releaseLock } from '../../lib/lock.js';
+import { acquireLock, LOCK_PATH, LockError, lockNote, releaseLock } from '../../lib/lock.js';
 import type { Remote } from '../../lib/remote.js';
 import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
 
@@ -223,6 +223,14 @@ test('a lock directory whose holder file is empty (made by hand, or a crash) is 
   writeFileSync(join(path, 'holder'), '');
   assert.is(await acquireLock(remote('node'), 'converge', 0, path), 'took over a stale lock (its run is gone): no holder recorded');
   assert.match(holder(path).line, /command: converge\)$/);
+});
+
+test('lockNote: names the holder from its holder file (second line), or says none is recorded', () => {
+  const line = 'converge on laptop (pid 7, user alice, since 2026-01-01T00:00:00.000Z, command: converge -i prod.yml)';
+  assert.ok(lockNote(Buffer.from(`123 456\n${line}\n`)).startsWith(`${LOCK_PATH} is held: ${line}. A run is at work, or one died`));
+  assert.ok(lockNote(undefined).startsWith(`${LOCK_PATH} is held: no holder recorded.`));
+  assert.ok(lockNote(Buffer.from('')).includes('is held: no holder recorded.'));
+  assert.match(lockNote(undefined), /--lock-timeout/);
 });
 
 test.run();
