@@ -96,13 +96,21 @@ export function holderLine(command: string): string {
   return `converge on ${hostname()} (pid ${process.pid}, user ${userInfo().username}, since ${new Date().toISOString()}, command: ${command})`;
 }
 
+// A waiting run asks again after 100 ms, then twice as long each time up to
+// 1 s: a short run hands over quickly, a long one costs a round trip a second.
+const FIRST_POLL_MS = 100;
+const MAX_POLL_MS = 1000;
+const pause = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
 /**
  * Takes the host's lock, waiting up to timeoutS seconds for another run to
- * finish. Returns a note when a stale lock was taken over.
+ * finish (the last try at the deadline). Returns a note when a stale lock
+ * was taken over.
  */
-export async function acquireLock(r: Remote, command: string, timeoutS: number, path = LOCK_PATH): Promise<string | null> {
+export async function acquireLock(r: Remote, command: string, timeoutS: number, path = LOCK_PATH, sleep = pause): Promise<string | null> {
   const deadline = Date.now() + timeoutS * 1000;
   const who = holderLine(command);
+  let wait = FIRST_POLL_MS;
   for (;;) {
     const res = await sudoRun(r, ACQUIRE, [path, who]);
     const out = res.stdout.toString('utf8').trim();
@@ -118,7 +126,8 @@ export async function acquireLock(r: Remote, command: string, timeoutS: number, 
         hint: timeoutS > 0 ? `it did not finish within ${timeoutS}s; wait for it, or raise --lock-timeout` : 'wait for it to finish, or pass --lock-timeout SECONDS to wait',
       });
     }
-    await new Promise((done) => setTimeout(done, 1000));
+    await sleep(Math.min(wait, deadline - Date.now()));
+    wait = Math.min(2 * wait, MAX_POLL_MS);
   }
 }
 

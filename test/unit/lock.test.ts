@@ -103,6 +103,31 @@ test('--lock-timeout: waits for the holder to release, then takes the lock', asy
   assert.match(holder(path).line, /command: converge waiting\)$/);
 });
 
+test('--lock-timeout: asks again after 100 ms, then twice as long each time up to 1 s, the last time at the deadline', async () => {
+  const path = lockPath();
+  const r = remote('node');
+  await acquireLock(r, 'converge first', 0, path);
+  const pauses: number[] = [];
+  const waiter = remote('node');
+  const sleep = async (ms: number) => {
+    pauses.push(ms);
+    if (pauses.length === 6) await releaseLock(r, path); // the holder finishes during the 6th pause
+  };
+  assert.is(await acquireLock(waiter, 'converge waiting', 60, path, sleep), null);
+  assert.equal(pauses, [100, 200, 400, 800, 1000, 1000]);
+  assert.is(waiter.pids.length, 7, 'one try, then one after each pause');
+  assert.match(holder(path).line, /command: converge waiting\)$/);
+
+  const deadline: number[] = [];
+  const err = await refusal(acquireLock(remote('node'), 'converge late', 1, path, async (ms) => {
+    deadline.push(ms);
+    await new Promise((done) => setTimeout(done, ms));
+  }));
+  assert.match(err.message, /command: converge waiting\)$/);
+  assert.equal(deadline.slice(0, 3), [100, 200, 400], String(deadline));
+  assert.ok(deadline.length === 4 && deadline[3] < 400, `the last pause ends at the deadline: ${deadline}`);
+});
+
 test('--lock-timeout: gives up after about the timeout with the holder and a hint', async () => {
   const path = lockPath();
   await acquireLock(remote('node'), 'converge first', 0, path);
