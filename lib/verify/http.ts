@@ -70,16 +70,27 @@ export interface StreamTiming {
   firstEventMs: number | null;
   endMs: number;
   done: boolean;
+  /** The probe hung up once it had seen what it came for (see fetchStream's stopAfter). */
+  stopped: boolean;
 }
 
-/** A streamed (server-sent events) request, timing when events arrive. */
-export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<StreamTiming> {
+/** Reads closer than this are one burst: TCP may split a single flush. */
+const BURST_GAP_MS = 50;
+
+/**
+ * A streamed (server-sent events) request, timing when events arrive. With
+ * stopAfter, it hangs up as soon as events have come in that many separate
+ * bursts: that proves the proxy passes the stream through as it comes, and a
+ * real model need not finish its answer (closing the request stops it).
+ */
+export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAfter = Infinity): Promise<StreamTiming> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = send(v, spec, ca);
     req.on('response', (res) => {
-      const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false };
+      const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false, stopped: false };
       let lastBurstAt = -Infinity;
+      const finish = () => resolve({ ...timing, endMs: Math.round(performance.now() - t0) });
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
         const events = chunk.split('\n').filter((l) => l.startsWith('data:'));
@@ -87,12 +98,17 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer): Promis
         const now = performance.now() - t0;
         timing.firstEventMs ??= Math.round(now);
         timing.events += events.length;
-        // Reads closer than 50 ms apart are one burst (TCP may split a flush).
-        if (now - lastBurstAt > 50) timing.bursts++;
+        if (now - lastBurstAt > BURST_GAP_MS) timing.bursts++;
         lastBurstAt = now;
         if (events.some((e) => e.trim() === 'data: [DONE]')) timing.done = true;
+        if (timing.bursts >= stopAfter && !timing.done) {
+          timing.stopped = true;
+          finish();
+          req.destroy();
+        }
       });
-      res.on('end', () => resolve({ ...timing, endMs: Math.round(performance.now() - t0) }));
+      res.on('end', finish);
+      // After a stop, the destroyed request's errors land on a settled promise.
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`stream stalled for ${TIMEOUT_MS / 1000}s`)));

@@ -1,0 +1,86 @@
+// fetchStream against a local HTTP server that streams as a model does (or
+// all at once, as a buffering proxy delivers it). Loopback only.
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseInventory } from '../../lib/inventory.js';
+import { fetchStream } from '../../lib/verify/http.js';
+
+const event = (n: number) => `data: {"choices":[{"delta":{"content":"tok ${n}"}}]}\n\n`;
+
+/** Serves one stream: `events` events `gapMs` apart (0: all in one write), then [DONE]. */
+async function streamServer(events: number, gapMs: number): Promise<{ server: Server; port: number; closedEarly: Promise<boolean> }> {
+  let closed!: (early: boolean) => void;
+  const closedEarly = new Promise<boolean>((r) => (closed = r));
+  const server = createServer((req, res: ServerResponse) => {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    if (gapMs === 0) {
+      res.end(Array.from({ length: events }, (_, i) => event(i + 1)).join('') + 'data: [DONE]\n\n');
+      return closed(false);
+    }
+    let n = 0;
+    const timer = setInterval(() => {
+      res.write(event(++n));
+      if (n === events) {
+        clearInterval(timer);
+        res.end('data: [DONE]\n\n');
+        closed(false);
+      }
+    }, gapMs);
+    res.on('close', () => {
+      clearInterval(timer);
+      closed(n < events);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, closedEarly };
+}
+
+const varsFor = (port: number) =>
+  parseInventory(`all:\n  hosts:\n    p:\n      domain: localhost\n      backend_ip: 127.0.0.1\n      verify_address: 127.0.0.1\n      http_port: ${port}\n`, 'inv.yml')[0].vars;
+
+test('a streaming backend: the probe hangs up after two bursts, before the answer ends', async () => {
+  const { server, port, closedEarly } = await streamServer(20, 80);
+  try {
+    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+    assert.is(s.status, 200);
+    assert.is(s.bursts, 2);
+    assert.is(s.stopped, true);
+    assert.is(s.done, false);
+    assert.ok(s.endMs < 20 * 80, `stopped long before the whole stream (${s.endMs} ms)`);
+    assert.is(await closedEarly, true, 'the server saw the client hang up mid-stream');
+  } finally {
+    server.close();
+  }
+});
+
+test('a buffered stream (everything in one write): one burst, read to [DONE], not stopped', async () => {
+  const { server, port } = await streamServer(6, 0);
+  try {
+    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+    assert.is(s.bursts, 1);
+    assert.is(s.events, 7);
+    assert.is(s.done, true);
+    assert.is(s.stopped, false);
+  } finally {
+    server.close();
+  }
+});
+
+test('without stopAfter the whole stream is read', async () => {
+  const { server, port, closedEarly } = await streamServer(3, 60);
+  try {
+    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' });
+    assert.is(s.done, true);
+    assert.is(s.stopped, false);
+    assert.is(s.events, 4);
+    assert.is(await closedEarly, false);
+  } finally {
+    server.close();
+  }
+});
+
+test.run();
