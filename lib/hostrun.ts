@@ -19,6 +19,7 @@ import { generateToken } from './secrets.js';
 import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
+import { EarlyProbes } from './verify/early.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
 
 /**
@@ -53,6 +54,8 @@ export interface RunOptions {
   /** tasks/rollback.mjs: converge to a kept backup run (null: the latest) instead of the templates. */
   restore?: { run: string | null };
   connect: (host: HostConfig) => Promise<Transport>;
+  /** The verify stage is selected (apply mode): its probes may start while the host is read (see lib/verify/early.ts). */
+  probeEarly?: boolean;
   /** Extra checks on the same connection after preflight (check mode only); findings count as drift. */
   inspect?: (remote: Remote, host: HostConfig, facts: HostFacts) => Promise<Finding[]>;
 }
@@ -97,6 +100,8 @@ export class HostRun {
   private readonly local: LocalToken | null;
   /** The token being replaced by --rotate-token: it must stop working. */
   private retired: string | null = null;
+  /** Gateway probes started with the connection; used by verify only if the run changes nothing. */
+  private early: EarlyProbes | null = null;
 
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
     this.local = localToken(host, process.env);
@@ -121,6 +126,10 @@ export class HostRun {
 
   async preflight(): Promise<void> {
     const v = this.vars;
+    // Only a run that may turn out to be a no-op, with the token known before the host is read.
+    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
+      this.early = EarlyProbes.start(v, this.local.value);
+    }
     try {
       this.remote = { host: this.host.name, transport: await this.opts.connect(this.host) };
     } catch (err) {
@@ -142,9 +151,12 @@ export class HostRun {
     // whose files nginx may not serve), takes it and reads again under it,
     // so that what it plans from cannot change under it.
     if (apply && !this.locked && (this.changed || this.facts!.exists.get(LOCK_PATH))) {
+      await this.dropEarly();
       await this.lock();
       await this.analyse();
     }
+    if (this.early && !this.locked && !this.changed) this.early.keep(this.r);
+    else await this.dropEarly();
     if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
     if (this.opts.mode === 'check' && this.facts!.exists.get(LOCK_PATH)) this.outcome.notes.push(lockNote(this.facts!.files.get(LOCK_HOLDER)?.content));
@@ -353,12 +365,14 @@ export class HostRun {
     // Ctrl-C during the reload: roll back rather than verify and report success.
     this.checkpoint();
     const v = this.vars;
-    const result = await verifyHost(v, this.token, this.r, this.retired);
+    const early = this.early?.take(this.token);
+    this.early = null;
+    const result = await verifyHost(v, this.token, this.r, this.retired, early);
     this.outcome.probes = result.probes;
     const warnings = result.probes.filter((p) => p.warning && !p.ok).map((p) => p.detail ?? p.name);
     for (const w of warnings) this.outcome.notes.push(`warning: ${v.domain} ${w}`);
     const passed = result.probes.filter((p) => p.ok).length;
-    const summary = `${passed}/${result.probes.length} probes passed`;
+    const summary = `${passed}/${result.probes.length} probes passed${early ? ' (probed while the host was read: no change to wait for)' : ''}`;
     const where = `https://${v.domain}:${v.https_port}`;
     switch (result.verdict.kind) {
       case 'pass':
@@ -432,7 +446,14 @@ export class HostRun {
     return this.outcome;
   }
 
+  private async dropEarly(): Promise<void> {
+    const early = this.early;
+    this.early = null;
+    await early?.drop();
+  }
+
   async close(): Promise<void> {
+    await this.dropEarly();
     if (this.locked && this.remote) {
       try {
         await releaseLock(this.remote);

@@ -107,7 +107,8 @@ export interface PipelineResult {
 }
 
 export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): Promise<PipelineResult> {
-  const runs = hosts.map((h) => new HostRun(h, opts));
+  const probeEarly = (opts.stages ?? everyStage()).selected.has('verify');
+  const runs = hosts.map((h) => new HostRun(h, { ...opts, probeEarly }));
   const closers = new Map(runs.map((r) => [r, closer(r)]));
   const logger = new ListrLogger({ processOutput: new ProcessOutput(opts.progress, opts.progress) });
   const list = new Listr(

@@ -17,6 +17,8 @@ export interface RequestSpec {
   path: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Aborting it destroys the request (its promise rejects). */
+  signal?: AbortSignal;
 }
 
 const TIMEOUT_MS = 10_000;
@@ -35,6 +37,7 @@ function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
     headers: { Host: port === standard ? v.domain : `${v.domain}:${port}`, ...spec.headers },
     timeout: TIMEOUT_MS,
     agent: false as const,
+    signal: spec.signal,
   };
 }
 
@@ -118,11 +121,12 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
 }
 
 /** A websocket upgrade: resolves with 101 on success, else the status given instead. */
-export function upgradeStatus(v: HostVars, path: string, ca?: Buffer): Promise<number> {
+export function upgradeStatus(v: HostVars, path: string, ca?: Buffer, signal?: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = send(v, {
       scheme: 'https',
       path,
+      signal,
       headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': randomBytes(16).toString('base64') },
     }, ca);
     req.on('upgrade', (res, socket) => {

@@ -28,14 +28,15 @@ export function loadCa(v: HostVars): Buffer | undefined {
   }
 }
 
-export async function verifyHost(v: HostVars, token: string, remote: Remote | null, retiredToken: string | null = null): Promise<Verification> {
-  const probes = await runProbes({
+/** `early`: the probes' results, when they already ran (see early.ts). */
+export async function verifyHost(v: HostVars, token: string, remote: Remote | null, retiredToken: string | null = null, early?: Promise<ProbeResult[]>): Promise<Verification> {
+  const probes = await (early ?? runProbes({
     vars: v,
     token,
     retiredToken,
     ca: loadCa(v),
     placeChallenge: remote ? (name, content) => placeChallenge(remote, v, name, content) : undefined,
-  });
+  }));
   const reach: BackendReach = {};
   if (remote) {
     for (const service of needsBackendCheck(probes)) {

@@ -32,6 +32,8 @@ export interface ProbeContext {
   retiredToken?: string | null;
   /** Writes an ACME challenge file on the host; returns its removal. */
   placeChallenge?: (name: string, content: string) => Promise<() => Promise<void>>;
+  /** Aborts every request still in flight (probes started early, then not needed). */
+  signal?: AbortSignal;
 }
 
 type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail'>;
@@ -61,8 +63,8 @@ const STREAM_BURSTS = 2;
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 
 export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
-  const { vars: v, token, ca } = ctx;
-  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers }, ca);
+  const { vars: v, token, ca, signal } = ctx;
+  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal }, ca);
   const wrong = randomBytes(32).toString('hex');
   let model = 'llama3';
 
@@ -88,7 +90,7 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
     timed('stream', 'POST /ollama/v1/chat/completions, stream: true', '200, events arriving in separate bursts while the backend streams', async () => {
       const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
       // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
-      const s = await fetchStream(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body }, ca, STREAM_BURSTS);
+      const s = await fetchStream(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
       const streamed = s.events >= 2 && s.bursts >= STREAM_BURSTS;
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
       return {
@@ -107,11 +109,11 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
       return { ok: r.status === 301 && /\/anythingllm\/$/.test(to), status: r.status, detail: to ? `Location: ${to}` : undefined };
     }),
     timed('websocket', 'websocket upgrade under /anythingllm/', '101', async () => {
-      const status = await upgradeStatus(v, '/anythingllm/api/agent-invocation/converge-probe', ca);
+      const status = await upgradeStatus(v, '/anythingllm/api/agent-invocation/converge-probe', ca, signal);
       return { ok: status === 101, status };
     }),
     timed('http-redirect', `GET http://${v.domain}:${v.http_port}/ollama/v1/models`, '301 -> https', async () => {
-      const r = await fetchReply(v, { scheme: 'http', path: '/ollama/v1/models' }, ca);
+      const r = await fetchReply(v, { scheme: 'http', path: '/ollama/v1/models', signal }, ca);
       const to = String(r.headers.location ?? '');
       return { ok: r.status === 301 && to.startsWith(`https://${v.domain}`), status: r.status, detail: to ? `Location: ${to}` : undefined };
     }),
@@ -134,7 +136,7 @@ async function acmeProbe(ctx: ProbeContext): Promise<ProbeResult> {
     if (!ctx.placeChallenge) return { ok: true, status: null, detail: 'skipped: no connection to the host to place the probe file' };
     const remove = await ctx.placeChallenge(name, content);
     try {
-      const r = await fetchReply(ctx.vars, { scheme: 'http', path: `/.well-known/acme-challenge/${name}` }, ctx.ca);
+      const r = await fetchReply(ctx.vars, { scheme: 'http', path: `/.well-known/acme-challenge/${name}`, signal: ctx.signal }, ctx.ca);
       return { ok: r.status === 200 && r.body.trim() === content, status: r.status, detail: r.status === 200 && r.body.trim() !== content ? 'served, but not the probe file' : undefined };
     } finally {
       await remove();

@@ -1,6 +1,7 @@
 // Secrets, locks and backups against the lab, through the real CLI: where the
 // token comes from and that it never leaks, rotation, the host lock, backups
 // and tasks/rollback.mjs, and every bad input refused before connecting.
+import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import {
   removeLock,
   run,
   secret,
+  sleep,
   sshLogins,
   sudoLog,
   STACK,
@@ -258,6 +260,45 @@ test('a no-op converge reads without the lock: one privileged command, no lock t
   assert.ok(reads.length === 2 && reads[0] < lockAt && reads[1] > lockAt, `read, lock, read again: ${reads} / ${lockAt}`);
   assert.not.ok(existsSync(LOCK), 'released');
   assert.ok(sudoLog().every((l) => !l.includes(TOKEN)), 'the token never reaches a command line');
+});
+
+// A no-op's probes start with the connection (lib/verify/early.ts): what they
+// see may only be used when the run reloads nothing, and their probe file
+// only be written once the run is known to change nothing.
+test('a no-op verifies with the probes it started while reading; the ACME probe file is written after the read', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  const mark = sudoLog().length;
+  const noop = await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(noop.code, 0, noop.stderr);
+  assert.match(noop.stdout, /verify: 10\/11 probes passed \(probed while the host was read: no change to wait for\)/);
+  const commands = sudoLog().slice(mark);
+  const read = commands.findIndex((l) => /nginx_cmd=\$1 count=\$2/.test(l));
+  const place = commands.findIndex((l) => /acme-challenge/.test(l));
+  assert.ok(read === 0 && place > read, commands.map((l) => l.slice(0, 160)).join('\n'));
+  assert.not.ok(commands.some((l) => /claim\(\)/.test(l)), 'no lock');
+});
+
+test('a run with changes drops its early probes (they saw the broken gateway) and verifies after its reload', async () => {
+  resetLab();
+  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+  // A hand edit that breaks /ollama/, made live: the early probes get 502.
+  writeFileSync(SITE, readFileSync(SITE, 'utf8').replace('proxy_pass http://127.0.0.1:31434/;', 'proxy_pass http://127.0.0.1:31499/;'));
+  execFileSync('nginx', ['-c', join(LAB, 'nginx/nginx.conf'), '-s', 'reload'], { stdio: 'ignore' });
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 502; i++) status = await ok(TOKEN).then((s) => (s === 502 ? s : sleep(100).then(() => s)));
+  assert.is(status, 502, 'the broken site is live');
+  const mark = sudoLog().length;
+  const fix = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(fix.code, 0, fix.stdout + fix.stderr);
+  const host = json(fix);
+  assert.is(host.status, 'changed');
+  assert.ok(host.probes.every((p: { ok: boolean; warning?: boolean }) => p.ok || p.warning), JSON.stringify(host.probes));
+  assert.is(await ok(TOKEN), 200);
+  const commands = sudoLog().slice(mark);
+  const lockAt = commands.findIndex((l) => /claim\(\)/.test(l));
+  const place = commands.findIndex((l) => /acme-challenge/.test(l));
+  assert.ok(lockAt > 0 && place > lockAt, `the probe file only after the lock (lock ${lockAt}, probe file ${place})`);
 });
 
 test('two converges at once with --lock-timeout: the second waits for the first, then runs (a no-op)', async () => {

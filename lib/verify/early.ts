@@ -1,0 +1,69 @@
+// The gateway probes of an apply run, started while the host is still being
+// connected to and read. A run that then finds nothing to change (and no
+// other run at work) reloads nothing, so what they saw is what verify would
+// see: its verify stage no longer waits for the probes after the read. Any
+// other run drops them and probes after its reload, as before.
+import type { Remote } from '../remote.js';
+import type { HostVars } from '../variables.js';
+import { placeChallenge } from './host.js';
+import { loadCa } from './index.js';
+import { runProbes, type ProbeResult } from './probes.js';
+
+export class EarlyProbes {
+  private readonly aborter = new AbortController();
+  private allow!: (remote: Remote) => void;
+  private refuse!: (err: Error) => void;
+  /** Settles when the run is known to change nothing (or not). */
+  private readonly noop = new Promise<Remote>((resolve, reject) => {
+    this.allow = resolve;
+    this.refuse = reject;
+  });
+  private readonly results: Promise<ProbeResult[]>;
+  private kept = false;
+
+  private constructor(v: HostVars, ca: Buffer | undefined, readonly token: string) {
+    this.noop.catch(() => undefined);
+    this.results = runProbes({
+      vars: v,
+      token,
+      ca,
+      signal: this.aborter.signal,
+      // Placing the ACME probe file is a write: it waits until the run is known to be a no-op.
+      placeChallenge: async (name, content) => placeChallenge(await this.noop, v, name, content),
+    });
+    this.results.catch(() => undefined);
+  }
+
+  /** Starts the probes, or returns null when they cannot start yet (an unreadable verify_ca: verify reports it). */
+  static start(v: HostVars, token: string): EarlyProbes | null {
+    let ca: Buffer | undefined;
+    try {
+      ca = loadCa(v);
+    } catch {
+      return null;
+    }
+    return new EarlyProbes(v, ca, token);
+  }
+
+  /** The run changes nothing: its verify stage will use these results. */
+  keep(remote: Remote): void {
+    this.kept = true;
+    this.allow(remote);
+  }
+
+  /** The results, if kept for a run that verifies with this token. */
+  take(token: string): Promise<ProbeResult[]> | undefined {
+    return this.kept && token === this.token ? this.results : undefined;
+  }
+
+  /**
+   * Not needed: requests still in flight are aborted. Once kept, the ACME
+   * probe may have placed its file: wait for it to be removed, on the
+   * connection the caller has not closed yet.
+   */
+  async drop(): Promise<void> {
+    this.refuse(new Error('the run changes something: probes run again after the reload'));
+    this.aborter.abort();
+    if (this.kept) await this.results.catch(() => undefined);
+  }
+}
