@@ -57,6 +57,18 @@ test('a streaming backend: the probe hangs up after two bursts, before the answe
   }
 });
 
+test('a fast model (a token every 15 ms) streams too: two bursts, stopped early', async () => {
+  const { server, port, closedEarly } = await streamServer(40, 15);
+  try {
+    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+    assert.is(s.bursts, 2);
+    assert.is(s.stopped, true, `${s.events} events, end after ${s.endMs} ms`);
+    assert.is(await closedEarly, true);
+  } finally {
+    server.close();
+  }
+});
+
 test('a buffered stream (everything in one write): one burst, read to [DONE], not stopped', async () => {
   const { server, port } = await streamServer(6, 0);
   try {
