@@ -2,7 +2,7 @@
 // the health gate that rolls back a change that breaks the gateway.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,29 @@ test('every probe passes on a converged gateway; the token is never printed', as
   assert.match(text.stdout, /pass\s+200\s+\d+ ms\s+POST \/ollama\/v1\/chat\/completions, stream: true \(2 events in 2 burst\(s\), first after \d+ ms, stopped after \d+ ms\)/);
   assert.not.ok(text.stdout.includes(TOKEN));
   assert.not.ok('authorization' in (await lastOllamaRequest()).headers);
+});
+
+test('a no-op converge verifies through nginx reloads made meanwhile by someone else (no lock, no false failure)', async () => {
+  const ok = await converge(['-i', LAB_INVENTORY], ENV);
+  assert.is(ok.code, 0, ok.stdout + ok.stderr);
+  // Another actor reloads nginx every 100 ms (at most 40 times) while the run reads and probes.
+  let reloads = 0;
+  let running = true;
+  const storm = (async () => {
+    while (running && reloads < 40) {
+      await new Promise<void>((resolve) => execFile('nginx', ['-c', join(LAB, 'nginx/nginx.conf'), '-s', 'reload'], () => resolve()));
+      reloads++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const run = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+  running = false;
+  await storm;
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const host = JSON.parse(run.stdout).hosts[0];
+  assert.is(host.status, 'ok');
+  assert.ok(host.probes.every((p: Probe) => p.ok || p.warning), JSON.stringify(host.probes));
+  assert.ok(reloads >= 3, `nginx was reloaded during the run (${reloads} times)`);
 });
 
 test('a stopped backend: 502 diagnosed from the proxy, the new config kept, exit 1', async () => {
