@@ -366,7 +366,8 @@ export class HostRun {
     this.checkpoint();
     const v = this.vars;
     const early = this.early?.take(this.token);
-    this.early = null;
+    if (early) this.early = null;
+    else await this.dropEarly();
     const result = await verifyHost(v, this.token, this.r, this.retired, early);
     this.outcome.probes = result.probes;
     const warnings = result.probes.filter((p) => p.warning && !p.ok).map((p) => p.detail ?? p.name);
