@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import { ConnectionError } from '../errors.js';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
+import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
@@ -24,7 +24,10 @@ export class LocalTransport implements Transport {
       const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
       const out: Buffer[] = [];
       const errs: Buffer[] = [];
-      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stdout.on('data', (d: Buffer) => {
+        out.push(d);
+        opts.onStdout?.(d);
+      });
       child.stderr.on('data', (d: Buffer) => errs.push(d));
       // A command that does not read its stdin closes the pipe early: not an error.
       child.stdin.on('error', () => {});
@@ -35,7 +38,7 @@ export class LocalTransport implements Transport {
         const stderr = Buffer.concat(errs).toString('utf8');
         resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: signal ? `${stderr}killed by signal ${signal}` : stderr });
       });
-      child.stdin.end(opts.stdin ?? '');
+      feedStdin(child.stdin, opts);
     });
   }
 

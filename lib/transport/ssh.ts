@@ -8,7 +8,7 @@ import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type Cl
 import { ConnectionError, InputError } from '../errors.js';
 import { blobType, fingerprint, hostKeyAlgorithms, keysFor, knownHostsLine, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
 import { parseJump, type HostVars } from '../variables.js';
-import type { ExecOptions, ExecResult, Transport } from './types.js';
+import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
 
 // ssh2 is CommonJS: only its default export is reliable under ESM.
 const { Client: SshClient, utils } = ssh2;
@@ -413,7 +413,10 @@ export class SshTransport implements Transport {
         const out: Buffer[] = [];
         const errs: Buffer[] = [];
         let exit: { code: number | null; signal?: string } | null = null;
-        stream.on('data', (d: Buffer) => out.push(d));
+        stream.on('data', (d: Buffer) => {
+          out.push(d);
+          opts.onStdout?.(d);
+        });
         stream.stderr.on('data', (d: Buffer) => errs.push(d));
         stream.on('exit', (code: number | null, signal?: string) => (exit = { code, signal }));
         stream.on('error', (e: Error) => fail(e.message));
@@ -427,7 +430,7 @@ export class SshTransport implements Transport {
           const { code, signal } = exit as { code: number | null; signal?: string };
           resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: signal ? `${stderr}killed by signal ${signal}` : stderr });
         });
-        stream.end(opts.stdin ?? '');
+        feedStdin(stream, opts);
       });
     });
   }

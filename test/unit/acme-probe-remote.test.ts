@@ -1,0 +1,85 @@
+// The ACME probe file, placed for real on this machine (sh + sudo -n, the
+// command line SSH would carry) through the `connection: local` transport:
+// it is there while the probe runs, and gone afterwards, with the
+// directories it created, even when converge dies before removing it.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseInventory } from '../../lib/inventory.js';
+import { LocalTransport } from '../../lib/transport/local.js';
+import { placeChallenge } from '../../lib/verify/host.js';
+
+const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
+const varsWithWebroot = (webroot: string) =>
+  parseInventory(`all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`, 'inv.yml')[0].vars;
+
+async function until(cond: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (cond()) return true;
+  return cond();
+}
+
+test('the probe file is there (with the directories it needed) until removed; then they are gone and the webroot stays', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const remove = await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-1', 'c0ffee');
+  const file = join(webroot, '.well-known/acme-challenge/probe-1');
+  assert.is(readFileSync(file, 'utf8'), 'c0ffee\n');
+  await remove();
+  assert.not.ok(existsSync(file));
+  assert.not.ok(existsSync(join(webroot, '.well-known')), 'the directories it created are removed');
+  assert.ok(existsSync(webroot));
+});
+
+test('directories that were already there stay', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  mkdirSync(join(webroot, '.well-known/acme-challenge'), { recursive: true });
+  const remove = await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-2', 'beef');
+  await remove();
+  assert.not.ok(existsSync(join(webroot, '.well-known/acme-challenge/probe-2')));
+  assert.ok(existsSync(join(webroot, '.well-known/acme-challenge')));
+});
+
+test('a file in the way of the directory: a clear error with the host\'s own message', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const blocker = join(webroot, '.well-known');
+  writeFileSync(blocker, 'not a dir');
+  try {
+    await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-3', 'beef');
+    assert.unreachable('it cannot place the file');
+  } catch (err) {
+    const e = err as Error & { detail?: string; where?: string };
+    assert.match(e.message, /writing the ACME probe file in .*acme-challenge failed \(exit 1\)/);
+    assert.match(String(e.detail), /mkdir/);
+  }
+});
+
+test('converge dying while the probe file is placed: the file and its directories still go', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const host = fileURLToPath(new URL('../../lib/verify/host.js', import.meta.url));
+  const local = fileURLToPath(new URL('../../lib/transport/local.js', import.meta.url));
+  const inventory = fileURLToPath(new URL('../../lib/inventory.js', import.meta.url));
+  const file = join(webroot, '.well-known/acme-challenge/probe-4');
+  // A converge stand-in: places the file, says so, and exits without removing it.
+  const script = `
+    const { placeChallenge } = await import(${JSON.stringify(host)});
+    const { LocalTransport } = await import(${JSON.stringify(local)});
+    const { parseInventory } = await import(${JSON.stringify(inventory)});
+    const v = parseInventory(${JSON.stringify(`all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`)}, 'inv.yml')[0].vars;
+    await placeChallenge({ host: 'unit', transport: await LocalTransport.connect('unit') }, v, 'probe-4', 'dead');
+    const { existsSync } = await import('node:fs');
+    process.stdout.write(existsSync(${JSON.stringify(file)}) ? 'placed\\n' : 'missing\\n');
+    process.exit(0);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise((r) => child.on('close', r));
+  assert.is(code, 0);
+  assert.is(out, 'placed\n', 'the file was there when the stand-in died');
+  assert.ok(await until(() => !existsSync(file) && !existsSync(join(webroot, '.well-known')), 5000), 'removed once its stdin ended');
+});
+
+test.run();
