@@ -42,6 +42,16 @@ test('directories that were already there stay', async () => {
   assert.ok(existsSync(join(webroot, '.well-known/acme-challenge')));
 });
 
+test('a webroot whose top directory is missing: created, then removed to the top (no endless walk up)', async () => {
+  const top = `/converge-unit-${process.pid}-${Date.now()}`;
+  const placing = placeChallenge(await remote(), varsWithWebroot(`${top}/www`), 'probe-5', 'f00d');
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('placing did not finish within 5 s')), 5000).unref());
+  const remove = await Promise.race([placing, timeout]);
+  assert.is(readFileSync(`${top}/www/.well-known/acme-challenge/probe-5`, 'utf8'), 'f00d\n');
+  await remove();
+  assert.not.ok(existsSync(top), 'every directory it created is gone');
+});
+
 test('a file in the way of the directory: a clear error with the host\'s own message', async () => {
   const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
   const blocker = join(webroot, '.well-known');
