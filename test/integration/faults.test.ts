@@ -9,6 +9,8 @@ import { existsSync, readFileSync, rmSync, symlinkSync, watch, writeFileSync } f
 import { basename, dirname, join } from 'node:path';
 import { desiredFiles, type FileSpec } from '../../lib/desired.js';
 import { loadInventory } from '../../lib/inventory.js';
+import { connectHost } from '../../lib/transport/connect.js';
+import { placeChallenge } from '../../lib/verify/host.js';
 import { compare, gateway, LAB, LAB_INVENTORY, labInventory, LINK, MAPS, NGINX_DIR, resetLab, SITE, snapshot, workerPids } from './lab.js';
 import {
   fill,
@@ -359,6 +361,22 @@ test('the SSH connection dropped mid-apply: the host fails at once with a clear 
   assert.is(next.code, 0, next.stdout);
   assert.ok(json(next).notes.some((n: string) => n.startsWith('took over a stale lock')), 'the dead session\'s lock is taken over');
   await converged(LAB_INVENTORY);
+});
+
+test('the SSH connection dropped while the ACME probe file is placed: the host removes it all the same', async () => {
+  const [host] = loadInventory(LAB_INVENTORY);
+  const existing = new Set(labSessions());
+  const transport = await connectHost(host);
+  const name = `converge-probe-drop-${process.pid}`;
+  const file = join(host.vars.certbot_webroot, '.well-known/acme-challenge', name);
+  try {
+    await placeChallenge({ host: host.name, transport }, host.vars, name, 'dropped');
+    assert.is(readFileSync(file, 'utf8'), 'dropped\n', 'placed over SSH');
+    for (const pid of labSessions().filter((p) => !existing.has(p))) process.kill(pid, 'SIGKILL');
+    assert.ok(await until(() => !existsSync(file), 5000), 'removed on the host once the connection was gone');
+  } finally {
+    await transport.close();
+  }
 });
 
 // ---- sudo lost mid-run ---------------------------------------------------------------------------------
