@@ -64,6 +64,7 @@ export function diagnose(p: ProbeResult, v: HostVars, reach: BackendReach = {}):
       if (s === 200) return { cause: 'answered 200 but not with the JSON Ollama gives', next: 'check that backend_ip and ollama_port point at Ollama' };
       return { cause: `unexpected ${s}`, next: 'check the backend and the vhost' };
     case 'stream':
+      if (p.warning) return { cause: p.detail ?? 'streaming not checked', next: 'run tasks/verify.mjs again while a model is loaded (ollama ps lists them)' };
       if (s === 200) return { cause: 'the streamed completion arrived all at once (or did not end cleanly): the proxy buffers', next: 'location /ollama/ needs proxy_buffering off (and no cache); check for X-Accel-Buffering or a buffering CDN in front' };
       return { cause: `streaming request failed with ${s}`, next: 'see the models probe' };
     case 'anythingllm':

@@ -96,6 +96,24 @@ test('a no-op converge verifies through nginx reloads made meanwhile by someone 
   assert.ok(reloads >= 3, `nginx was reloaded during the run (${reloads} times)`);
 });
 
+test('no model loaded in Ollama: streaming is not checked (a warning, exit 0) and no completion is sent to load one', async () => {
+  const lab = (path: string, body?: string) => fetch(`http://127.0.0.1:31434/__lab/${path}`, { method: 'POST', body });
+  await lab('loaded', 'no');
+  await lab('reset');
+  try {
+    const run = await verify(['--json']);
+    assert.is(run.code, 0, run.stdout + run.stderr);
+    const stream = probe(run.doc.hosts[0].probes, 'stream');
+    assert.is(stream.warning, true);
+    assert.match(String((stream as Probe & { detail?: string }).detail), /streaming not checked: Ollama has no model loaded/);
+    const seen = (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string }[];
+    assert.ok(seen.some((r) => r.url === '/api/ps'), 'it asked Ollama what is loaded');
+    assert.not.ok(seen.some((r) => r.url === '/v1/chat/completions'), 'no completion request: nothing loaded by the probe');
+  } finally {
+    await lab('loaded', 'yes');
+  }
+});
+
 test('a stopped backend: 502 diagnosed from the proxy, the new config kept, exit 1', async () => {
   // An out-of-band edit, so the run changes (and reloads) something.
   writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# hand edit\n');

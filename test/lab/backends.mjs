@@ -75,8 +75,15 @@ function makeRecorder(name) {
 
 // ---- fake Ollama ---------------------------------------------------------
 const ollamaLog = makeRecorder('ollama');
+// Whether the model is loaded (GET /api/ps lists it). As in Ollama, a
+// completion loads it. POST /__lab/loaded with "no" unloads it, "yes" loads it.
+let loaded = true;
 
 async function ollama(req, res) {
+  if (req.method === 'POST' && req.url === '/__lab/loaded') {
+    loaded = (await readBody(req)).trim() !== 'no';
+    return json(res, 200, { loaded });
+  }
   if (ollamaLog.introspect(req, res)) return;
   const body = await readBody(req);
   ollamaLog.record(req, body);
@@ -97,6 +104,10 @@ async function ollama(req, res) {
   if (req.method === 'GET' && path === '/api/tags') {
     return json(res, 200, { models: [{ name: MODEL, model: MODEL, size: 2019393189 }] });
   }
+  if (req.method === 'GET' && path === '/api/ps') {
+    const models = loaded ? [{ name: MODEL, model: MODEL, size: 2019393189, size_vram: 2019393189, expires_at: new Date(Date.now() + 300_000).toISOString() }] : [];
+    return json(res, 200, { models });
+  }
   if (req.method === 'POST' && path === '/v1/chat/completions') {
     let payload;
     try {
@@ -105,6 +116,7 @@ async function ollama(req, res) {
       return json(res, 400, { error: { message: 'invalid JSON body' } });
     }
     const model = payload.model || MODEL;
+    loaded = true;
     if (payload.stream) {
       // Deliberately no X-Accel-Buffering header: the proxy config itself must
       // disable buffering for tokens to arrive one by one.

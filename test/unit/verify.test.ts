@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { isPrivateAddress } from '../../lib/verify/addresses.js';
 import { diagnose } from '../../lib/verify/diagnose.js';
 import { judge, needsBackendCheck } from '../../lib/verify/gate.js';
-import type { ProbeId, ProbeResult } from '../../lib/verify/probes.js';
+import { loadedModels, type ProbeId, type ProbeResult } from '../../lib/verify/probes.js';
 import { parseInventory } from '../../lib/inventory.js';
 
 const V = parseInventory('all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 10.0.0.9\n', 'inv.yml')[0].vars;
@@ -77,6 +77,24 @@ test('diagnose: statuses map to the troubleshooting table', () => {
   assert.match(diagnose(p('websocket', false, 400), V).next, /Upgrade/);
   assert.match(diagnose(p('http-redirect', false, 200), V).cause, /instead of a 301/);
   assert.match(diagnose(p('acme-webroot', false, 404), V).cause, /renewals will fail/);
+});
+
+const reply = (status: number, body: string) => ({ status, headers: {}, body });
+
+test('loadedModels: the names Ollama lists as loaded; [] when none is; null when /api/ps says nothing usable', () => {
+  assert.equal(loadedModels(reply(200, '{"models":[{"name":"a:latest","model":"a:latest"},{"name":"b"}]}')), ['a:latest', 'b']);
+  assert.equal(loadedModels(reply(200, '{"models":[]}')), []);
+  assert.is(loadedModels(reply(404, '404 page not found')), null);
+  assert.is(loadedModels(reply(200, 'not json')), null);
+  assert.is(loadedModels(reply(200, '{"data":[]}')), null);
+  assert.is(loadedModels(null), null);
+});
+
+test('diagnose: a stream probe not run for lack of a loaded model says so (not "the proxy buffers")', () => {
+  const d = diagnose(p('stream', false, null, { warning: true, detail: 'streaming not checked: Ollama has no model loaded' }), V);
+  assert.match(d.cause, /no model loaded/);
+  assert.not.match(d.cause, /buffers/);
+  assert.is(judge(withFailure(p('stream', false, null, { warning: true })), {}).kind, 'pass', 'a warning never fails the run');
 });
 
 test.run();
