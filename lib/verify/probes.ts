@@ -62,8 +62,20 @@ const STREAM_BURSTS = 2;
 
 const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 
+interface RunningModel {
+  model?: unknown;
+  name?: unknown;
+  details?: { family?: unknown; families?: unknown };
+}
+
+/** Embedding models (AnythingLLM often keeps one loaded) cannot chat: names and BERT families tell them. */
+function isEmbedding(m: RunningModel): boolean {
+  const families = [m.details?.family, ...(Array.isArray(m.details?.families) ? m.details.families : [])].map(String);
+  return /embed/i.test(String(m.model ?? m.name ?? '')) || families.some((f) => /bert/i.test(f));
+}
+
 /**
- * The models Ollama has loaded, from GET /api/ps; null when that says
+ * The chat models Ollama has loaded, from GET /api/ps; null when that says
  * nothing usable (an error, or a backend without /api/ps).
  */
 export function loadedModels(reply: Reply | null): string[] | null {
@@ -71,7 +83,7 @@ export function loadedModels(reply: Reply | null): string[] | null {
   try {
     const models = JSON.parse(reply.body).models;
     if (!Array.isArray(models)) return null;
-    return models.map((m: { model?: unknown; name?: unknown }) => String(m.model ?? m.name ?? '')).filter(Boolean);
+    return (models as RunningModel[]).filter((m) => !isEmbedding(m)).map((m) => String(m.model ?? m.name ?? '')).filter(Boolean);
   } catch {
     return null;
   }
@@ -162,7 +174,7 @@ async function streamNotChecked(): Promise<ProbeResult> {
     ok: false,
     warning: true,
     status: null,
-    detail: 'streaming not checked: Ollama has no model loaded, and loading one could take minutes and evict the one in use',
+    detail: 'streaming not checked: Ollama has no chat model loaded, and loading one could take minutes and evict the one in use',
     ms: 0,
   };
 }

@@ -105,7 +105,7 @@ test('no model loaded in Ollama: streaming is not checked (a warning, exit 0) an
     assert.is(run.code, 0, run.stdout + run.stderr);
     const stream = probe(run.doc.hosts[0].probes, 'stream');
     assert.is(stream.warning, true);
-    assert.match(String((stream as Probe & { detail?: string }).detail), /streaming not checked: Ollama has no model loaded/);
+    assert.match(String((stream as Probe & { detail?: string }).detail), /streaming not checked: Ollama has no chat model loaded/);
     const seen = (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string }[];
     assert.ok(seen.some((r) => r.url === '/api/ps'), 'it asked Ollama what is loaded');
     assert.not.ok(seen.some((r) => r.url === '/v1/chat/completions'), 'no completion request: nothing loaded by the probe');

@@ -90,6 +90,18 @@ test('loadedModels: the names Ollama lists as loaded; [] when none is; null when
   assert.is(loadedModels(null), null);
 });
 
+test('loadedModels: embedding models (they cannot chat) are left out', () => {
+  const ps = JSON.stringify({
+    models: [
+      { name: 'nomic-embed-text:latest', model: 'nomic-embed-text:latest', details: { family: 'nomic-bert', families: ['nomic-bert'] } },
+      { name: 'mxbai-large:latest', model: 'mxbai-large:latest', details: { family: 'bert' } },
+      { name: 'llama3.2:latest', model: 'llama3.2:latest', details: { family: 'llama', families: ['llama'] } },
+    ],
+  });
+  assert.equal(loadedModels(reply(200, ps)), ['llama3.2:latest']);
+  assert.equal(loadedModels(reply(200, JSON.stringify({ models: [{ name: 'all-minilm', details: { family: 'bert' } }] }))), []);
+});
+
 test('diagnose: a stream probe not run for lack of a loaded model says so (not "the proxy buffers")', () => {
   const d = diagnose(p('stream', false, null, { warning: true, detail: 'streaming not checked: Ollama has no model loaded' }), V);
   assert.match(d.cause, /no model loaded/);
