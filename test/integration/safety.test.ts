@@ -286,7 +286,11 @@ test('a run with changes drops its early probes (they saw the broken gateway) an
   writeFileSync(SITE, readFileSync(SITE, 'utf8').replace('proxy_pass http://127.0.0.1:31434/;', 'proxy_pass http://127.0.0.1:31499/;'));
   execFileSync('nginx', ['-c', join(LAB, 'nginx/nginx.conf'), '-s', 'reload'], { stdio: 'ignore' });
   let status = 0;
-  for (let i = 0; i < 100 && status !== 502; i++) status = await ok(TOKEN).then((s) => (s === 502 ? s : sleep(100).then(() => s)));
+  for (let i = 0; i < 100; i++) {
+    status = await ok(TOKEN);
+    if (status === 502) break;
+    await sleep(100);
+  }
   assert.is(status, 502, 'the broken site is live');
   const mark = sudoLog().length;
   const fix = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });

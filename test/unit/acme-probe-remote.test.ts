@@ -14,8 +14,8 @@ import { LocalTransport } from '../../lib/transport/local.js';
 import { placeChallenge } from '../../lib/verify/host.js';
 
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
-const varsWithWebroot = (webroot: string) =>
-  parseInventory(`all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`, 'inv.yml')[0].vars;
+const inventoryWith = (webroot: string) => `all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`;
+const varsWithWebroot = (webroot: string) => parseInventory(inventoryWith(webroot), 'inv.yml')[0].vars;
 
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (cond()) return true;
@@ -77,7 +77,7 @@ test('converge dying while the probe file is placed: the file and its directorie
     const { placeChallenge } = await import(${JSON.stringify(host)});
     const { LocalTransport } = await import(${JSON.stringify(local)});
     const { parseInventory } = await import(${JSON.stringify(inventory)});
-    const v = parseInventory(${JSON.stringify(`all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`)}, 'inv.yml')[0].vars;
+    const v = parseInventory(${JSON.stringify(inventoryWith(webroot))}, 'inv.yml')[0].vars;
     await placeChallenge({ host: 'unit', transport: await LocalTransport.connect('unit') }, v, 'probe-4', 'dead');
     const { existsSync } = await import('node:fs');
     process.stdout.write(existsSync(${JSON.stringify(file)}) ? 'placed\\n' : 'missing\\n');

@@ -51,7 +51,7 @@ const cases: [VarName, unknown, boolean][] = [
   ['domain', 'ex ample.com', false],
   ['domain', 'ex_ample.com', false],
   ['domain', 'example.com/x', false],
-  ['ssh_host', '192.168.1.10', true],
+  ['ssh_host', '10.20.30.40', true],
   ['ssh_host', '::1', true],
   ['ssh_host', 'proxy-1.example.org', true],
   ['ssh_host', 'bad host', false],

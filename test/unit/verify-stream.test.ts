@@ -42,57 +42,53 @@ async function streamServer(events: number, gapMs: number): Promise<{ server: Se
 const varsFor = (port: number) =>
   parseInventory(`all:\n  hosts:\n    p:\n      domain: localhost\n      backend_ip: 127.0.0.1\n      verify_address: 127.0.0.1\n      http_port: ${port}\n`, 'inv.yml')[0].vars;
 
-test('a streaming backend: the probe hangs up after two bursts, before the answer ends', async () => {
-  const { server, port, closedEarly } = await streamServer(20, 80);
+/** Runs `fn` against a stream server, closing it whatever happens. */
+async function withStream(events: number, gapMs: number, fn: (port: number, closedEarly: Promise<boolean>) => Promise<void>): Promise<void> {
+  const { server, port, closedEarly } = await streamServer(events, gapMs);
   try {
-    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+    await fn(port, closedEarly);
+  } finally {
+    server.close();
+  }
+}
+
+const post = (port: number, stopAfter?: number) => fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, stopAfter);
+
+test('a streaming backend: the probe hangs up after two bursts, before the answer ends', () =>
+  withStream(20, 80, async (port, closedEarly) => {
+    const s = await post(port, 2);
     assert.is(s.status, 200);
     assert.is(s.bursts, 2);
     assert.is(s.stopped, true);
     assert.is(s.done, false);
     assert.ok(s.endMs < 20 * 80, `stopped long before the whole stream (${s.endMs} ms)`);
     assert.is(await closedEarly, true, 'the server saw the client hang up mid-stream');
-  } finally {
-    server.close();
-  }
-});
+  }));
 
-test('a fast model (a token every 15 ms) streams too: two bursts, stopped early', async () => {
-  const { server, port, closedEarly } = await streamServer(40, 15);
-  try {
-    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+test('a fast model (a token every 15 ms) streams too: two bursts, stopped early', () =>
+  withStream(40, 15, async (port, closedEarly) => {
+    const s = await post(port, 2);
     assert.is(s.bursts, 2);
     assert.is(s.stopped, true, `${s.events} events, end after ${s.endMs} ms`);
     assert.is(await closedEarly, true);
-  } finally {
-    server.close();
-  }
-});
+  }));
 
-test('a buffered stream (everything in one write): one burst, read to [DONE], not stopped', async () => {
-  const { server, port } = await streamServer(6, 0);
-  try {
-    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+test('a buffered stream (everything in one write): one burst, read to [DONE], not stopped', () =>
+  withStream(6, 0, async (port) => {
+    const s = await post(port, 2);
     assert.is(s.bursts, 1);
     assert.is(s.events, 7);
     assert.is(s.done, true);
     assert.is(s.stopped, false);
-  } finally {
-    server.close();
-  }
-});
+  }));
 
-test('without stopAfter the whole stream is read', async () => {
-  const { server, port, closedEarly } = await streamServer(3, 60);
-  try {
-    const s = await fetchStream(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' });
+test('without stopAfter the whole stream is read', () =>
+  withStream(3, 60, async (port, closedEarly) => {
+    const s = await post(port);
     assert.is(s.done, true);
     assert.is(s.stopped, false);
     assert.is(s.events, 4);
     assert.is(await closedEarly, false);
-  } finally {
-    server.close();
-  }
-});
+  }));
 
 test.run();
