@@ -6,6 +6,7 @@ import type { HostVars } from './variables.js';
 import type { Change } from './plan.js';
 import { RemoteCommandError } from './errors.js';
 import { nginxErrorLines, sudoOk, sudoRun, type Remote } from './remote.js';
+import { projectPath } from './paths.js';
 
 export interface TestResult {
   ok: boolean;
@@ -54,7 +55,7 @@ async function sendReload(r: Remote, command: string): Promise<void> {
   }
 }
 
-const SCRATCH_TEST = readFileSync(new URL('../../lib/remote-scripts/scratch-test.sh', import.meta.url), 'utf8');
+const SCRATCH_TEST = readFileSync(projectPath('lib/remote-scripts/scratch-test.sh'), 'utf8');
 
 /**
  * Tests the candidate config without touching the live tree: a root-only copy

@@ -3,10 +3,10 @@
 // must fail here, not as a confusing `nginx -t` error on a proxy.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InputError } from './errors.js';
+import { projectPath } from './paths.js';
 
-export const TEMPLATE_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+export const TEMPLATE_DIR = projectPath('templates') + '/';
 
 /** A template from `dir` (an operator's customised copy) or the built-in ones. */
 export function readTemplate(name: string, dir: string | null = null): string {

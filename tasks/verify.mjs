@@ -1,7 +1,7 @@
 #!/usr/bin/env zx
-// Entry point: `npx zx tasks/verify.mjs --help`. All logic lives in lib/ (compiled to dist/).
-import { main } from '../dist/lib/cli/verify.js';
-import { runTask } from '../dist/lib/cli/parser.js';
-import { scriptArgs } from '../dist/lib/cli/argv.js';
+// Entry point: `npx zx tasks/verify.mjs --help`. All logic lives in lib/ (compiled to dist/lib, bundled into dist/bundle by `npm run build`).
+import { main } from '../dist/bundle/verify.js';
+import { runTask } from '../dist/bundle/parser.js';
+import { scriptArgs } from '../dist/bundle/argv.js';
 
 process.exitCode = await runTask('verify', main, scriptArgs(import.meta.url));

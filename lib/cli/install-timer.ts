@@ -6,14 +6,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ConvergeError, describeError, InputError } from '../errors.js';
 import { writeAtomic } from '../drift/files.js';
+import { PROJECT_ROOT } from '../paths.js';
 import { cronLine, renderUnits, SERVICE, STATE_DIR, TIMER, type UnitOptions } from '../drift/systemd.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export const DEFAULT_DEST = '/etc/systemd/system';
-const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 
 function run(cmd: string, args: string[]): { ok: boolean; output: string } {
   try {
@@ -47,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = await baseParser(
     argv,
     'install-drift-timer.mjs',
-    `Installs ${SERVICE} and ${TIMER} (every 15 minutes) for this checkout (${REPO}):\n` +
+    `Installs ${SERVICE} and ${TIMER} (every 15 minutes) for this checkout (${PROJECT_ROOT}):\n` +
       'the drift check of the inventory, its report and history in ' + STATE_DIR + ' and Prometheus metrics.',
   )
     .option('dest', { type: 'string', default: DEFAULT_DEST, describe: 'directory to write the unit files to' })
@@ -62,11 +61,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const inventory = resolve(args.inventory);
     selectedHosts(args); // a broken inventory or --limit fails now, not every 15 minutes
-    const zxLink = join(REPO, 'node_modules/.bin/zx');
-    if (!existsSync(zxLink)) throw new InputError(`zx is not installed in this checkout (${zxLink} is missing)`, { hint: `run \`npm ci\` in ${REPO}` });
-    if (!existsSync(join(REPO, 'dist/lib/cli/drift.js'))) throw new InputError('the checkout is not compiled (dist/ is missing)', { hint: `run \`npm ci\` or \`npx tsc -p .\` in ${REPO}` });
+    const zxLink = join(PROJECT_ROOT, 'node_modules/.bin/zx');
+    if (!existsSync(zxLink)) throw new InputError(`zx is not installed in this checkout (${zxLink} is missing)`, { hint: `run \`npm ci\` in ${PROJECT_ROOT}` });
+    if (!existsSync(join(PROJECT_ROOT, 'dist/bundle/drift.js'))) throw new InputError('the checkout is not built (dist/bundle/drift.js is missing)', { hint: `run \`npm ci\` or \`npm run build\` in ${PROJECT_ROOT}` });
     const opts: UnitOptions = {
-      repo: REPO,
+      repo: PROJECT_ROOT,
       node: process.execPath,
       zx: realpathSync(zxLink),
       user: args.user ?? defaultUser(),

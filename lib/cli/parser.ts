@@ -1,13 +1,13 @@
 // The only importer of yargs: the options every task shares (inventory,
 // selection, output), so converge, verify, drift and rollback agree on them.
-import { fileURLToPath } from 'node:url';
 import yargs, { type Argv } from 'yargs';
 import { describeError, InputError } from '../errors.js';
 import { redact } from '../secrets.js';
 import { loadInventory, type HostConfig } from '../inventory.js';
 import { selectHosts } from '../limit.js';
+import { projectPath } from '../paths.js';
 
-export const DEFAULT_INVENTORY = fileURLToPath(new URL('../../../inventory/production.yml', import.meta.url));
+export const DEFAULT_INVENTORY = projectPath('inventory/production.yml');
 
 export interface CommonArgs {
   inventory: string;

@@ -6,7 +6,8 @@
 // does both). BENCH_RUNS (default 5) sets the runs per measurement.
 //
 // What is measured (median of the runs):
-//   start-up   node alone; the CLI's --help (zx and node); the modules a run loads
+//   start-up   node alone; the CLI's --help (zx and node); the modules a run loads,
+//              from the CLI's bundle (dist/bundle) and unbundled (dist/lib)
 //   floor      one OpenSSH `ssh` that reads what converge's preflight reads
 //   1 host     first converge (after reset.sh), no-op converge (with and
 //              without the verify stage), no-op --check
@@ -18,7 +19,7 @@
 //   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE)
 //   privileged commands (sudo) per host and run, from the lab's sudo log
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,8 +179,14 @@ results.node = measure('node start-up (node -e "")', () => timed('node', ['-e', 
 results.helpZx = measure('CLI start-up: zx tasks/converge.mjs --help', () => timed(ZX, [CLI, '--help']).ms);
 results.helpNode = measure('CLI start-up without zx: node tasks/converge.mjs --help', () => timed('node', [CLI, '--help']).ms);
 results.listHosts = measure('--list-hosts, 20 hosts (no connection)', () => timed(ZX, [CLI, '-i', fleet20, '--list-hosts']).ms);
-results.runModules = measure("a run's modules: node + CLI, pipeline, ssh transport", () =>
-  timed('node', ['--input-type=module', '-e', `await import('${REPO}dist/lib/cli/converge.js'); await import('${REPO}dist/lib/pipeline.js'); await import('${REPO}dist/lib/transport/ssh.js');`]).ms,
+// The bundle's lazily loaded chunks carry the module's name and a content hash.
+const bundleChunk = (name) => join(REPO, 'dist/bundle', readdirSync(join(REPO, 'dist/bundle')).find((f) => f.startsWith(`${name}-`)));
+const importAll = (files) => timed('node', ['--input-type=module', '-e', files.map((f) => `await import(${JSON.stringify(f)});`).join(' ')]).ms;
+results.runModules = measure("a run's modules: node + CLI, pipeline, ssh transport (dist/bundle)", () =>
+  importAll([join(REPO, 'dist/bundle/converge.js'), bundleChunk('pipeline'), bundleChunk('ssh')]),
+);
+results.runModulesUnbundled = measure('the same modules unbundled (dist/lib)', () =>
+  importAll(['cli/converge.js', 'pipeline.js', 'transport/ssh.js'].map((f) => join(REPO, 'dist/lib', f))),
 );
 const modules = {};
 for (const m of ['zx', 'yargs', 'yaml', 'listr2', 'ssh2', 'diff']) {
@@ -226,7 +233,8 @@ row('node start-up', ms(startup));
 row('CLI --help via zx (start-up users pay)', ms(r.helpZx.median), 'small');
 row('  of which zx (vs node tasks/converge.mjs --help)', ms(r.helpZx.median - r.helpNode.median));
 row('  CLI modules over node (node tasks/converge.mjs --help)', ms(r.helpNode.median - startup));
-row("a run's modules over node (CLI + pipeline + ssh2)", ms(r.runModules.median - startup));
+row("a run's modules over node (CLI + pipeline + ssh2, bundled)", ms(r.runModules.median - startup));
+row('  the same modules unbundled (dist/lib), over node', ms(r.runModulesUnbundled.median - startup));
 row('--list-hosts, 20 hosts', ms(r.listHosts.median));
 row('floor: one OpenSSH ssh, same reads', ms(r.floor.median));
 row('  same, curve25519 key exchange (as ssh2)', ms(r.floorCurve.median));

@@ -67,10 +67,12 @@ deps_current() {
 }
 
 if deps_current; then
-  echo "lab: node_modules is up to date"
+  # node_modules is there, but dist/ may be missing or older than the checkout.
+  echo "lab: node_modules is up to date; npm run build"
+  (cd "$REPO_ROOT" && npm run build --silent </dev/null) || die "npm run build failed in $REPO_ROOT"
 else
   echo "lab: npm ci"
-  # npm ci also runs the project's "prepare" script (tsc).
+  # npm ci also runs the project's "prepare" script (npm run build: tsc, then the CLI's bundle).
   (cd "$REPO_ROOT" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed in $REPO_ROOT"
 fi
 echo "lab: install done"
