@@ -126,15 +126,17 @@ export class HostRun {
 
   async preflight(): Promise<void> {
     const v = this.vars;
-    // Only a run that may turn out to be a no-op, with the token known before the host is read.
-    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
-      this.early = EarlyProbes.start(v, this.local.value);
-    }
     try {
       this.remote = { host: this.host.name, transport: await this.opts.connect(this.host) };
     } catch (err) {
       if (err instanceof ConnectionError) this.outcome.status = 'unreachable';
       throw err;
+    }
+    // Only a run that may turn out to be a no-op, with the token known before the host is read.
+    // Not before the login: a host converge cannot log in to gets no request carrying the token,
+    // and the probes' TLS handshakes would slow the SSH handshake (one thread for both).
+    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
+      this.early = EarlyProbes.start(v, this.local.value);
     }
     const apply = this.opts.mode === 'apply';
     // A restore changes files whatever it finds: lock before choosing the backup.

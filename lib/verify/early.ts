@@ -1,5 +1,5 @@
-// The gateway probes of an apply run, started while the host is still being
-// connected to and read. A run that then finds nothing to change (and no
+// The gateway probes of an apply run, started once the SSH login succeeded,
+// while the host is read. A run that then finds nothing to change (and no
 // other run at work) reloads nothing, so what they saw is what verify would
 // see: its verify stage no longer waits for the probes after the read. Any
 // other run drops them and probes after its reload, as before.

@@ -29,6 +29,7 @@ import {
   PASS_KEY,
   pidsOf,
   report,
+  RUN_DIR,
   SSHD_LOG,
   startAgent,
   strangerKey,
@@ -43,6 +44,7 @@ const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, SSH_AUTH_SOCK: undefined };
 const FAST = ['--skip-tags', 'verify', '--json'];
 const BASTION_KEY_FP = fingerprintOf('/var/lib/converge-lab/sshd/bastion_host_ed25519_key.pub');
 const HOST_KEY_FP = fingerprintOf('/var/lib/converge-lab/sshd/ssh_host_ed25519_key.pub');
+const ACCESS_LOG = join(RUN_DIR, 'nginx-access.log');
 
 test.before(() => resetLab());
 
@@ -179,6 +181,17 @@ test('a key the host does not accept: the error says which methods were tried an
   assert.ok(host.error!.includes(`tried: key ${join(dir, 'id_wrong')}`), host.error);
   assert.match(host.error!, /not tried: ssh-agent \(SSH_AUTH_SOCK is not set\)/);
   assert.match(host.error!, /the server accepts: publickey/);
+});
+
+test('a host whose SSH login fails is not probed: no request reaches its gateway (the token stays home)', async () => {
+  const dir = tempDir();
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_wrong')]);
+  const before = existsSync(ACCESS_LOG) ? readFileSync(ACCESS_LOG).length : 0;
+  const run = await converge(['-i', labHost({ ssh_key: join(dir, 'id_wrong') }), '--json'], ENV);
+  assert.is(run.code, 1);
+  assert.is(hostOf(report(run), 'lab-proxy').status, 'unreachable');
+  const logged = existsSync(ACCESS_LOG) ? readFileSync(ACCESS_LOG).subarray(before).toString('utf8') : '';
+  assert.is(logged, '', 'requests reached nginx');
 });
 
 test('a passphrase-protected key: refused before connecting without ssh_key_passphrase_env, used with it', async () => {
