@@ -5,6 +5,8 @@ import { posix } from 'node:path';
 import { PreflightError } from './errors.js';
 import type { FileFacts, FileKind } from './facts.js';
 import { sudoRun, type Remote } from './remote.js';
+import type { ExecResult } from './transport/types.js';
+import { HeldChallenge, HeldCommand, PLACE_FILE, type ChallengeFile } from './verify/host.js';
 
 export interface HostFacts {
   files: Map<string, FileFacts>;
@@ -13,12 +15,15 @@ export interface HostFacts {
   nginxPresent: boolean;
   /** `nginx -T`: exit code and output (it holds the token: never print it). */
   dump: { code: number; text: string };
+  /** The read, held for the ACME probe file when one was asked for: place it or dismiss it. */
+  challenge?: HeldChallenge;
 }
 
 // Every process counts when 20 hosts share a machine's CPUs: stat and base64
 // write straight to stdout (no $(...) subshells), so a file costs two processes.
+const READ_DONE = 'read done';
 const GATHER = `
-nginx_cmd=$1 count=$2; shift 2
+nginx_cmd=$1 count=$2 cdir=$3 cname=$4 ccontent=$5; shift 5
 bin=\${nginx_cmd%% *}
 if command -v "$bin" >/dev/null 2>&1; then echo "nginx yes"; else echo "nginx no"; fi
 while [ "$count" -gt 0 ]; do
@@ -39,6 +44,15 @@ if command -v "$bin" >/dev/null 2>&1; then
 else
   echo "dump "
 fi
+# Asked to hold for the ACME probe: the read is complete; the probe file is
+# placed only if converge then says so (the run changes nothing).
+if [ -n "$cdir" ]; then
+  echo "${READ_DONE}"
+  IFS= read -r decision || exit 0
+  [ "$decision" = place ] || exit 0
+  dir=$cdir name=$cname content=$ccontent
+  ${PLACE_FILE}
+fi
 `;
 
 /** The dump line's payload: nginx -T's output, a newline, its exit code and a newline (127: no nginx). */
@@ -57,10 +71,29 @@ function parseFile(path: string, line: string): FileFacts {
   return facts;
 }
 
-export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = []): Promise<HostFacts> {
-  const res = await sudoRun(r, GATHER, [nginxCommand, String(paths.length), ...paths, ...probes]);
+/**
+ * With `challenge`, the read stays open once its output is complete, so that
+ * the ACME probe file can be placed without a second privileged command (see
+ * HeldChallenge): the caller must place or dismiss it.
+ */
+export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile): Promise<HostFacts> {
+  const args = [nginxCommand, String(paths.length), challenge?.dir ?? '', challenge?.name ?? '', challenge?.content ?? '', ...paths, ...probes];
+  let res: ExecResult;
+  let held: HeldChallenge | undefined;
+  if (challenge) {
+    const cmd = new HeldCommand(r, GATHER, args);
+    const ended = await cmd.until(READ_DONE).catch((err) => {
+      cmd.stdin.end();
+      throw err;
+    });
+    res = ended ?? { code: 0, stdout: cmd.stdout(), stderr: '' };
+    if (!ended) held = new HeldChallenge(r, cmd, challenge);
+  } else {
+    res = await sudoRun(r, GATHER, args);
+  }
   const lines = res.stdout.toString('utf8').split('\n');
   if (res.code !== 0 || lines.length < paths.length + probes.length + 2) {
+    await held?.dismiss();
     throw new PreflightError(`reading the managed files failed (exit ${res.code})`, {
       host: r.host,
       where: r.transport.description,
@@ -76,6 +109,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     exists,
     nginxPresent: lines[0] === 'nginx yes',
     dump: parseDump(lines[paths.length + probes.length + 1].slice('dump '.length)),
+    challenge: held,
   };
 }
 

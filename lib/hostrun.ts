@@ -20,6 +20,7 @@ import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
 import { EarlyProbes } from './verify/early.js';
+import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
 
 /**
@@ -102,6 +103,8 @@ export class HostRun {
   private retired: string | null = null;
   /** Gateway probes started with the connection; used by verify only if the run changes nothing. */
   private early: EarlyProbes | null = null;
+  /** The first read, held for the early probes' ACME probe file (see lib/gather.ts). */
+  private held: HeldChallenge | null = null;
 
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
     this.local = localToken(host, process.env);
@@ -146,7 +149,8 @@ export class HostRun {
       this.restoring = await restoreSpecs(this.r, v, m);
       this.outcome.notes.push(`restoring backup run ${m.run} (the state before \`${m.command}\` of ${m.started})`);
     }
-    await this.analyse();
+    // Early probes: the read holds on, to place their ACME probe file if the run turns out a no-op.
+    await this.analyse(this.early ? { dir: challengeDir(v), ...this.early.challenge } : undefined);
     // Reading needs no lock (as in --check): a run with nothing to change
     // writes nothing and spares two privileged round trips. A run with
     // changes, or one that finds a lock (another run at work, or a dead run
@@ -157,7 +161,7 @@ export class HostRun {
       await this.lock();
       await this.analyse();
     }
-    if (this.early && !this.locked && !this.changed) this.early.keep(this.r);
+    if (this.early && !this.locked && !this.changed) this.early.keep(this.r, this.held);
     else await this.dropEarly();
     if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
@@ -177,11 +181,13 @@ export class HostRun {
   }
 
   /** Reads the host (and whether a run holds its lock) and plans from what it finds. */
-  private async analyse(): Promise<void> {
+  private async analyse(challenge?: ChallengeFile): Promise<void> {
     const v = this.vars;
     const cert = certificatePaths(v);
     const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, LOCK_HOLDER, ...(this.restoring ?? []).map((s) => s.path)])];
-    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH]);
+    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge);
+    // Kept at once: whatever fails next, close() dismisses it.
+    if (this.facts.challenge) this.held = this.facts.challenge;
     checkHost(this.host.name, v, this.facts);
     this.chooseToken();
     this.upgradeMapIn = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
@@ -451,8 +457,12 @@ export class HostRun {
 
   private async dropEarly(): Promise<void> {
     const early = this.early;
+    const held = this.held;
     this.early = null;
+    this.held = null;
     await early?.drop();
+    // After the probes: the ACME probe may be using the file the read placed.
+    await held?.dismiss();
   }
 
   async close(): Promise<void> {

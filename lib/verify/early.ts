@@ -5,21 +5,29 @@
 // other run drops them and probes after its reload, as before.
 import type { Remote } from '../remote.js';
 import type { HostVars } from '../variables.js';
-import { placeChallenge } from './host.js';
+import { placeChallenge, type HeldChallenge } from './host.js';
 import { loadCa } from './index.js';
-import { runProbes, type ProbeResult } from './probes.js';
+import { newChallenge, runProbes, type ProbeResult } from './probes.js';
+
+interface Noop {
+  remote: Remote;
+  /** The host's read, held to place the probe file (see lib/gather.ts). */
+  held: HeldChallenge | null;
+}
 
 export class EarlyProbes {
   private readonly aborter = new AbortController();
-  private allow!: (remote: Remote) => void;
+  private allow!: (noop: Noop) => void;
   private refuse!: (err: Error) => void;
   /** Settles when the run is known to change nothing (or not). */
-  private readonly noop = new Promise<Remote>((resolve, reject) => {
+  private readonly noop = new Promise<Noop>((resolve, reject) => {
     this.allow = resolve;
     this.refuse = reject;
   });
   private readonly results: Promise<ProbeResult[]>;
   private kept = false;
+  /** The ACME probe file, chosen now so that the host's read can carry it. */
+  readonly challenge = newChallenge();
 
   private constructor(v: HostVars, ca: Buffer | undefined, readonly token: string) {
     this.noop.catch(() => undefined);
@@ -28,8 +36,12 @@ export class EarlyProbes {
       token,
       ca,
       signal: this.aborter.signal,
+      challenge: this.challenge,
       // Placing the ACME probe file is a write: it waits until the run is known to be a no-op.
-      placeChallenge: async (name, content) => placeChallenge(await this.noop, v, name, content),
+      placeChallenge: async (name, content) => {
+        const { remote, held } = await this.noop;
+        return held ? held.place() : placeChallenge(remote, v, name, content);
+      },
     });
     this.results.catch(() => undefined);
   }
@@ -46,9 +58,9 @@ export class EarlyProbes {
   }
 
   /** The run changes nothing: its verify stage will use these results. */
-  keep(remote: Remote): void {
+  keep(remote: Remote, held: HeldChallenge | null): void {
     this.kept = true;
-    this.allow(remote);
+    this.allow({ remote, held });
   }
 
   /** The results, if kept for a run that verifies with this token. */

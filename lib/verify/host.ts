@@ -3,13 +3,13 @@
 import { posix } from 'node:path';
 import type { HostVars } from '../variables.js';
 import { commandFailed, sudoRun, type Remote } from '../remote.js';
+import { HeldStdin, type ExecResult } from '../transport/types.js';
 
-// $1 challenge dir, $2 file name, $3 content (a random probe, not a secret).
-// Says "placed", then waits for the end of its stdin: converge closes it once
-// the probe is fetched, and it ends too if converge or the connection dies.
+// Places $dir/$name holding $content (a random probe, not a secret), says
+// "placed", then waits for the end of its stdin: converge ends it once the
+// probe is fetched, and it ends too if converge or the connection dies.
 // Either way the file goes, with the directories it created (innermost first).
-const PLACE = `
-dir=$1 name=$2 content=$3
+export const PLACE_FILE = `
 set --
 d=$dir
 while [ -n "$d" ] && [ ! -d "$d" ]; do set -- "$@" "$d"; d=\${d%/*}; done
@@ -21,42 +21,109 @@ echo placed
 cat > /dev/null
 `;
 
+const PLACE = `dir=$1 name=$2 content=$3\n${PLACE_FILE}`;
+
+export interface ChallengeFile {
+  dir: string;
+  name: string;
+  content: string;
+}
+
+export const challengeDir = (v: HostVars): string => posix.join(v.certbot_webroot, '.well-known', 'acme-challenge');
+
+/** The longest line HeldCommand.until can wait for. */
+const MARKER_MAX = 32;
+
+/** A privileged command that keeps its stdin open and tells when it has printed a given line. */
+export class HeldCommand {
+  readonly stdin = new HeldStdin();
+  readonly result: Promise<ExecResult>;
+  private readonly out: Buffer[] = [];
+  /** The short lines printed so far (markers such as "placed"; data lines are long or have spaces). */
+  private readonly lines = new Set<string>();
+  private partial = '';
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(r: Remote, script: string, args: string[]) {
+    this.result = sudoRun(r, script, args, undefined, {
+      holdStdin: this.stdin,
+      onStdout: (chunk) => {
+        this.out.push(chunk);
+        const parts = (this.partial + chunk.toString('latin1')).split('\n');
+        // Only the end of a long line is kept: it cannot be a marker, and copying it would cost.
+        this.partial = parts.pop()!.slice(-MARKER_MAX - 1);
+        for (const line of parts) if (line.length <= MARKER_MAX) this.lines.add(line);
+        for (const check of this.waiting.splice(0)) check();
+      },
+    });
+    // Awaited by whoever ends the command; a connection lost before then must not go unhandled.
+    this.result.catch(() => undefined);
+  }
+
+  /** What the command printed so far. */
+  stdout(): Buffer {
+    return Buffer.concat(this.out);
+  }
+
+  /** Null once the command has printed `line`, or the command's result if it ended first. */
+  until(line: string): Promise<ExecResult | null> {
+    const seen = new Promise<null>((resolve) => {
+      const check = () => (this.lines.has(line) ? resolve(null) : this.waiting.push(check));
+      check();
+    });
+    return Promise.race([seen, this.result]);
+  }
+}
+
+/** Waits for the command to say "placed"; the returned function ends it, which removes the file. */
+async function placed(r: Remote, cmd: HeldCommand, f: ChallengeFile): Promise<() => Promise<void>> {
+  const args = [f.dir, f.name, f.content];
+  // The command only ends early if it could not place the file.
+  const ended = await cmd.until('placed').catch((err) => {
+    cmd.stdin.end();
+    throw err;
+  });
+  if (ended) {
+    cmd.stdin.end();
+    throw commandFailed(r, `writing the ACME probe file in ${f.dir}`, args, ended);
+  }
+  return async () => {
+    cmd.stdin.end();
+    const res = await cmd.result;
+    if (res.code !== 0) throw commandFailed(r, `removing the ACME probe file from ${f.dir}`, args, res);
+  };
+}
+
 /**
  * Writes a challenge file in the webroot; the returned function removes it
  * (and any directory it created). One privileged command holds the file for
  * the probe's length, so a run that dies, or loses its connection, leaves
  * nothing behind.
  */
-export async function placeChallenge(r: Remote, v: HostVars, name: string, content: string): Promise<() => Promise<void>> {
-  const dir = posix.join(v.certbot_webroot, '.well-known', 'acme-challenge');
-  const args = [dir, name, content];
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => (release = resolve));
-  let said = '';
-  let placed!: () => void;
-  const ready = new Promise<null>((resolve) => (placed = () => resolve(null)));
-  const run = sudoRun(r, PLACE, args, undefined, {
-    holdStdin: held,
-    onStdout: (chunk) => {
-      said += chunk.toString('utf8');
-      if (said.includes('placed\n')) placed();
-    },
-  });
-  const what = `writing the ACME probe file in ${dir}`;
-  // The command only ends early if it could not place the file.
-  const ended = await Promise.race([ready, run]).catch((err) => {
-    release();
-    throw err;
-  });
-  if (ended) {
-    release();
-    throw commandFailed(r, what, args, ended);
+export function placeChallenge(r: Remote, v: HostVars, name: string, content: string): Promise<() => Promise<void>> {
+  const f = { dir: challengeDir(v), name, content };
+  return placed(r, new HeldCommand(r, PLACE, [f.dir, f.name, f.content]), f);
+}
+
+/**
+ * The host's read (lib/gather.ts), still running once its output is
+ * complete, so that a run found to change nothing can place the ACME probe
+ * file without a second privileged command.
+ */
+export class HeldChallenge {
+  constructor(private readonly r: Remote, private readonly cmd: HeldCommand, private readonly f: ChallengeFile) {}
+
+  /** Tells the read to place the file (as placeChallenge does). */
+  place(): Promise<() => Promise<void>> {
+    this.cmd.stdin.write('place\n');
+    return placed(this.r, this.cmd, this.f);
   }
-  return async () => {
-    release();
-    const res = await run;
-    if (res.code !== 0) throw commandFailed(r, `removing the ACME probe file from ${dir}`, args, res);
-  };
+
+  /** Ends the read; if it placed the file, that removes it. Safe to call again. */
+  async dismiss(): Promise<void> {
+    this.cmd.stdin.end();
+    await this.cmd.result.catch(() => undefined);
+  }
 }
 
 /** Whether a TCP connection from the proxy to ip:port succeeds within 5 s. */

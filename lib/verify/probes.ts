@@ -32,6 +32,8 @@ export interface ProbeContext {
   retiredToken?: string | null;
   /** Writes an ACME challenge file on the host; returns its removal. */
   placeChallenge?: (name: string, content: string) => Promise<() => Promise<void>>;
+  /** The probe file's name and content, when chosen before the probes start (early probes: the host's read places it). */
+  challenge?: { name: string; content: string };
   /** Aborts every request still in flight (probes started early, then not needed). */
   signal?: AbortSignal;
 }
@@ -179,9 +181,13 @@ async function streamNotChecked(): Promise<ProbeResult> {
   };
 }
 
+/** A probe file for the ACME webroot: a name nothing else uses, random content. */
+export function newChallenge(): { name: string; content: string } {
+  return { name: `converge-probe-${randomBytes(8).toString('hex')}`, content: randomBytes(16).toString('hex') };
+}
+
 async function acmeProbe(ctx: ProbeContext): Promise<ProbeResult> {
-  const name = `converge-probe-${randomBytes(8).toString('hex')}`;
-  const content = randomBytes(16).toString('hex');
+  const { name, content } = ctx.challenge ?? newChallenge();
   return timed('acme-webroot', 'GET /.well-known/acme-challenge/<probe> over HTTP', `200 + the probe file from ${ctx.vars.certbot_webroot}`, async () => {
     if (!ctx.placeChallenge) return { ok: true, status: null, detail: 'skipped: no connection to the host to place the probe file' };
     const remove = await ctx.placeChallenge(name, content);

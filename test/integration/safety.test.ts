@@ -29,6 +29,7 @@ import {
   state,
   until,
   watchCommandLines,
+  watchProbeFileAndLock,
 } from './safetylab.js';
 
 const OFFSETS = logOffsets();
@@ -262,24 +263,36 @@ test('a no-op converge reads without the lock: one privileged command, no lock t
   assert.ok(sudoLog().every((l) => !l.includes(TOKEN)), 'the token never reaches a command line');
 });
 
-// A no-op's probes start with the connection (lib/verify/early.ts): what they
-// see may only be used when the run reloads nothing, and their probe file
-// only be written once the run is known to change nothing.
-test('a no-op verifies with the probes it started while reading; the ACME probe file is written after the read', async () => {
+// A no-op's probes start once the host is connected (lib/verify/early.ts):
+// what they see may only be used when the run reloads nothing, and their
+// probe file only be written once the run is known to change nothing. The
+// host's read writes it then, when converge tells it to (lib/gather.ts).
+test('a no-op verifies with the probes it started while reading; its one privileged command, the read, places the ACME probe file', async () => {
   resetLab();
   assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
   const mark = sudoLog().length;
-  const noop = await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  const watcher = watchProbeFileAndLock();
+  let noop;
+  let left;
+  try {
+    noop = await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    await sleep(100); // the last inotify events
+    left = readdirSync(watcher.dir);
+  } finally {
+    watcher.stop();
+  }
   assert.is(noop.code, 0, noop.stderr);
   assert.match(noop.stdout, /verify: 10\/11 probes passed \(probed while the host was read: no change to wait for\)/);
   const commands = sudoLog().slice(mark);
-  const read = commands.findIndex((l) => /nginx_cmd=\$1 count=\$2/.test(l));
-  const place = commands.findIndex((l) => /acme-challenge/.test(l));
-  assert.ok(read === 0 && place > read, commands.map((l) => l.slice(0, 160)).join('\n'));
-  assert.not.ok(commands.some((l) => /claim\(\)/.test(l)), 'no lock');
+  assert.is(commands.length, 1, commands.map((l) => l.slice(0, 160)).join('\n'));
+  assert.match(commands[0], /nginx_cmd=\$1 count=\$2/);
+  const probeFile = watcher.events.filter((e) => e.startsWith('probe-file rename converge-probe-'));
+  assert.is(probeFile.length, 2, `written, then removed: ${watcher.events.join(', ')}`);
+  assert.not.ok(watcher.events.some((e) => e.startsWith('lock')), 'no lock');
+  assert.equal(left, [], 'the probe file is gone');
 });
 
-test('a run with changes drops its early probes (they saw the broken gateway) and verifies after its reload', async () => {
+test('a run with changes drops its early probes (they saw the broken gateway), writes no probe file before its lock, and verifies after its reload', async () => {
   resetLab();
   assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
   // A hand edit that breaks /ollama/, made live: the early probes get 502.
@@ -292,17 +305,23 @@ test('a run with changes drops its early probes (they saw the broken gateway) an
     await sleep(100);
   }
   assert.is(status, 502, 'the broken site is live');
-  const mark = sudoLog().length;
-  const fix = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  const watcher = watchProbeFileAndLock();
+  let fix;
+  try {
+    fix = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+    await sleep(100);
+  } finally {
+    watcher.stop();
+  }
   assert.is(fix.code, 0, fix.stdout + fix.stderr);
   const host = json(fix);
   assert.is(host.status, 'changed');
   assert.ok(host.probes.every((p: { ok: boolean; warning?: boolean }) => p.ok || p.warning), JSON.stringify(host.probes));
   assert.is(await ok(TOKEN), 200);
-  const commands = sudoLog().slice(mark);
-  const lockAt = commands.findIndex((l) => /claim\(\)/.test(l));
-  const place = commands.findIndex((l) => /acme-challenge/.test(l));
-  assert.ok(lockAt > 0 && place > lockAt, `the probe file only after the lock (lock ${lockAt}, probe file ${place})`);
+  const lockAt = watcher.events.findIndex((e) => e.startsWith('lock'));
+  const fileAt = watcher.events.findIndex((e) => e.startsWith('probe-file'));
+  assert.ok(lockAt >= 0 && fileAt > lockAt, `the probe file only after the lock: ${watcher.events.join(', ')}`);
+  assert.is(watcher.events.filter((e) => e.startsWith('probe-file rename')).length, 2, 'one probe file, after the reload');
 });
 
 test('two converges at once with --lock-timeout: the second waits for the first, then runs (a no-op)', async () => {

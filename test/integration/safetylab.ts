@@ -3,7 +3,7 @@
 // record of everything they printed (scanned for tokens at the end), the
 // lab's sshd log (did a run connect?), tmpfs mounts, and the managed files.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { DOMAIN, LAB, LINK, MAPS, REPO, SITE, type RunResult } from './lab.js';
@@ -111,6 +111,34 @@ export function sshLogins(): number {
 /** The privileged commands the lab user has run so far (the lab's sudoers logs each to run/sudo.log). */
 export function sudoLog(): string[] {
   return existsSync(SUDO_LOG) ? readFileSync(SUDO_LOG, 'utf8').split('\n').filter((l) => l.includes(' : converge-lab : ')) : [];
+}
+
+/**
+ * Watches, in order, the lab's ACME challenge directory (created here, so
+ * that the probe file is its only change) and the host lock: events are
+ * "probe-file <rename|change> <name>" and "lock <rename|change>". One inotify
+ * queue serves both watchers, so their events keep the order they happened in.
+ */
+export function watchProbeFileAndLock(): { events: string[]; dir: string; stop: () => void } {
+  const dir = join(LAB, 'www/certbot/.well-known/acme-challenge');
+  const made = !existsSync(dir);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const events: string[] = [];
+  // inotify names the entry, not what happened to it; a file's first event is its creation.
+  const watchers = [
+    watch(dir, (type, name) => events.push(`probe-file ${type} ${name}`)),
+    watch(dirname(LOCK), (type, name) => {
+      if (name === basename(LOCK)) events.push(`lock ${type}`);
+    }),
+  ];
+  return {
+    events,
+    dir,
+    stop: () => {
+      for (const w of watchers) w.close();
+      if (made) rmSync(join(LAB, 'www/certbot/.well-known'), { recursive: true, force: true });
+    },
+  };
 }
 
 /** `nginx -t` on the lab's live configuration. */

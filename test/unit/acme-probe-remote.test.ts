@@ -1,7 +1,8 @@
 // The ACME probe file, placed for real on this machine (sh + sudo -n, the
 // command line SSH would carry) through the `connection: local` transport:
 // it is there while the probe runs, and gone afterwards, with the
-// directories it created, even when converge dies before removing it.
+// directories it created, even when converge dies before removing it; and
+// the host's read that places it for a no-op, only when told to.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { parseInventory } from '../../lib/inventory.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { placeChallenge } from '../../lib/verify/host.js';
+import { gather } from '../../lib/gather.js';
 
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
 const inventoryWith = (webroot: string) => `all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`;
@@ -90,6 +92,49 @@ test('converge dying while the probe file is placed: the file and its directorie
   assert.is(code, 0);
   assert.is(out, 'placed\n', 'the file was there when the stand-in died');
   assert.ok(await until(() => !existsSync(file) && !existsSync(join(webroot, '.well-known')), 5000), 'removed once its stdin ended');
+});
+
+// The host's read held for the probe file (lib/gather.ts): it places the
+// file only when told to, after its output is complete.
+async function heldRead(webroot: string, name: string) {
+  const r = await remote();
+  const managed = join(webroot, 'managed.conf');
+  writeFileSync(managed, 'server {}\n');
+  const challenge = { dir: join(webroot, '.well-known/acme-challenge'), name, content: 'ab12' };
+  const facts = await gather(r, 'true', [managed], [], challenge);
+  return { facts, file: join(challenge.dir, name), managed };
+}
+
+test('the held read: its facts come at once; the probe file only once told to place it, gone when released', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const { facts, file, managed } = await heldRead(webroot, 'probe-6');
+  assert.is(facts.files.get(managed)?.content?.toString(), 'server {}\n');
+  assert.ok(facts.challenge, 'held');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.not.ok(existsSync(file), 'not placed before converge says so');
+  const remove = await facts.challenge!.place();
+  assert.is(readFileSync(file, 'utf8'), 'ab12\n');
+  await remove();
+  assert.not.ok(existsSync(join(webroot, '.well-known')), 'file and directories gone');
+  await facts.challenge!.dismiss(); // after its removal: nothing left to do, and no error
+});
+
+test('the held read dismissed: no probe file is ever written, and the command ends', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const { facts, file } = await heldRead(webroot, 'probe-7');
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the read did not end within 5 s')), 5000).unref());
+  await Promise.race([facts.challenge!.dismiss(), timeout]);
+  assert.not.ok(existsSync(file));
+  assert.not.ok(existsSync(join(webroot, '.well-known')));
+});
+
+test('a read without a probe file is not held', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const managed = join(webroot, 'managed.conf');
+  writeFileSync(managed, 'x\n');
+  const facts = await gather(await remote(), 'true', [managed]);
+  assert.is(facts.challenge, undefined);
+  assert.is(facts.files.get(managed)?.content?.toString(), 'x\n');
 });
 
 test.run();
