@@ -3,6 +3,7 @@
 // there, it still finds the project's own files.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +35,28 @@ test('every task imports only the bundle, and each import exists', () => {
 test('from the bundle, the default inventory is the checkout\'s', async () => {
   const parser = await import(pathToFileURL(join(ROOT, 'dist/bundle/parser.js')).href);
   assert.is(parser.DEFAULT_INVENTORY, join(ROOT, 'inventory/production.yml'));
+});
+
+test('the bundle loads string-width on first use, not at start-up, and --help still lays out', () => {
+  // Counts Intl.Segmenter constructions: string-width builds one when imported.
+  const script = `
+    let built = 0;
+    const Segmenter = Intl.Segmenter;
+    Intl.Segmenter = class extends Segmenter { constructor(...a) { super(...a); built++; } };
+    const dir = ${JSON.stringify(join(ROOT, 'dist/bundle'))};
+    const { readdirSync } = await import('node:fs');
+    await import(dir + '/converge.js');
+    for (const f of readdirSync(dir).filter((f) => /^(pipeline|ssh)-/.test(f))) await import(dir + '/' + f);
+    const atStart = built;
+    const { baseParser } = await import(dir + '/parser.js');
+    const help = await baseParser([], 'converge', 'Converges.').getHelp();
+    console.log(JSON.stringify({ atStart, afterHelp: built, help }));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const { atStart, afterHelp, help } = JSON.parse(out);
+  assert.is(atStart, 0, 'string-width was loaded at start-up');
+  assert.ok(afterHelp >= 1, 'laying out --help loads it');
+  assert.match(help, /-i, --inventory\s+inventory file/);
 });
 
 test.run();
