@@ -125,6 +125,19 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
   });
 }
 
+/**
+ * fetchStream for the streaming probe. A stream whose events all came in one
+ * burst is fetched once more before it counts as buffered: a stall of this
+ * process (a busy event loop, many hosts at once) also merges bursts, but only
+ * a buffering proxy merges them every time.
+ */
+export async function fetchStreamChecked(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming & { tries: number }> {
+  const first = await fetchStream(v, spec, ca, stopAfter);
+  const merged = first.status === 200 && first.events >= 2 && first.bursts < stopAfter;
+  if (!merged || spec.signal?.aborted) return { ...first, tries: 1 };
+  return { ...(await fetchStream(v, spec, ca, stopAfter)), tries: 2 };
+}
+
 /** A websocket upgrade: resolves with 101 on success, else the status given instead. */
 export function upgradeStatus(v: HostVars, path: string, ca?: Buffer, signal?: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { HostVars } from '../variables.js';
 import { isPrivateAddress, resolveDomain } from './addresses.js';
-import { fetchReply, fetchStream, upgradeStatus, type Reply } from './http.js';
+import { fetchReply, fetchStreamChecked, upgradeStatus, type Reply } from './http.js';
 
 export type ProbeId =
   | 'gate-anonymous' | 'gate-wrong-token' | 'gate-retired-token' | 'models' | 'tags' | 'stream'
@@ -125,13 +125,13 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
     loaded?.length === 0 ? streamNotChecked() : timed('stream', STREAM_NAME, STREAM_EXPECTED, async () => {
       const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
       // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
-      const s = await fetchStream(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
+      const s = await fetchStreamChecked(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
       const streamed = s.events >= 2 && s.bursts >= STREAM_BURSTS;
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
       return {
         ok: s.status === 200 && streamed && (s.done || s.stopped),
         status: s.status,
-        detail: `${s.events} events in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${end}`,
+        detail: `${s.events} events in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${end}${s.tries > 1 ? ' (second try: the first came in one burst)' : ''}`,
       };
     }),
     timed('anythingllm', 'GET /anythingllm/', '200', async () => {

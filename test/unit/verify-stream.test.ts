@@ -5,15 +5,21 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseInventory } from '../../lib/inventory.js';
-import { fetchStream } from '../../lib/verify/http.js';
+import { fetchStream, fetchStreamChecked } from '../../lib/verify/http.js';
 
 const event = (n: number) => `data: {"choices":[{"delta":{"content":"tok ${n}"}}]}\n\n`;
 
-/** Serves one stream: `events` events `gapMs` apart (0: all in one write), then [DONE]. */
-async function streamServer(events: number, gapMs: number): Promise<{ server: Server; port: number; closedEarly: Promise<boolean> }> {
+/**
+ * Serves streams: `events` events `gapMs` apart (0: all in one write), then
+ * [DONE]; a list of gaps gives each request its own (the last one repeats).
+ */
+async function streamServer(events: number, gaps: number | number[]): Promise<{ server: Server; port: number; closedEarly: Promise<boolean>; requests: () => number }> {
   let closed!: (early: boolean) => void;
   const closedEarly = new Promise<boolean>((r) => (closed = r));
+  let requests = 0;
   const server = createServer((req, res: ServerResponse) => {
+    const list = ([] as number[]).concat(gaps);
+    const gapMs = list[Math.min(requests++, list.length - 1)];
     req.resume();
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.flushHeaders();
@@ -36,17 +42,17 @@ async function streamServer(events: number, gapMs: number): Promise<{ server: Se
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { server, port: (server.address() as AddressInfo).port, closedEarly };
+  return { server, port: (server.address() as AddressInfo).port, closedEarly, requests: () => requests };
 }
 
 const varsFor = (port: number) =>
   parseInventory(`all:\n  hosts:\n    p:\n      domain: localhost\n      backend_ip: 127.0.0.1\n      verify_address: 127.0.0.1\n      http_port: ${port}\n`, 'inv.yml')[0].vars;
 
 /** Runs `fn` against a stream server, closing it whatever happens. */
-async function withStream(events: number, gapMs: number, fn: (port: number, closedEarly: Promise<boolean>) => Promise<void>): Promise<void> {
-  const { server, port, closedEarly } = await streamServer(events, gapMs);
+async function withStream(events: number, gaps: number | number[], fn: (port: number, closedEarly: Promise<boolean>, requests: () => number) => Promise<void>): Promise<void> {
+  const { server, port, closedEarly, requests } = await streamServer(events, gaps);
   try {
-    await fn(port, closedEarly);
+    await fn(port, closedEarly, requests);
   } finally {
     server.close();
   }
@@ -89,6 +95,34 @@ test('without stopAfter the whole stream is read', () =>
     assert.is(s.stopped, false);
     assert.is(s.events, 4);
     assert.is(await closedEarly, false);
+  }));
+
+const probe = (port: number) => fetchStreamChecked(varsFor(port), { scheme: 'http', method: 'POST', path: '/', body: '{}' }, undefined, 2);
+
+test('the streaming probe: a first stream merged into one burst (as a stall of converge merges it) is tried again, and passes', () =>
+  withStream(20, [0, 30], async (port, _closed, requests) => {
+    const s = await probe(port);
+    assert.is(requests(), 2);
+    assert.is(s.tries, 2);
+    assert.is(s.bursts, 2);
+    assert.is(s.stopped, true);
+  }));
+
+test('the streaming probe: a proxy that buffers every time still shows one burst, after two tries', () =>
+  withStream(6, 0, async (port, _closed, requests) => {
+    const s = await probe(port);
+    assert.is(requests(), 2);
+    assert.is(s.tries, 2);
+    assert.is(s.bursts, 1);
+    assert.is(s.done, true);
+  }));
+
+test('the streaming probe: a stream that streams is asked for once', () =>
+  withStream(20, 30, async (port, _closed, requests) => {
+    const s = await probe(port);
+    assert.is(s.tries, 1);
+    assert.is(requests(), 1);
+    assert.is(s.bursts, 2);
   }));
 
 test.run();
