@@ -106,6 +106,16 @@ export interface PipelineResult {
   secrets: string[];
 }
 
+/**
+ * listr2's live view lays its lines out to process.stdout's width. A terminal
+ * that reports none (a pseudo-terminal opened without a size, as some CI
+ * runners and `script` do) would get one character per line, and the time
+ * spent re-drawing that stalls the run: plain lines instead.
+ */
+function terminalHasWidth(): boolean {
+  return !process.stdout.isTTY || (process.stdout.columns ?? 0) > 0;
+}
+
 export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): Promise<PipelineResult> {
   const probeEarly = (opts.stages ?? everyStage()).selected.has('verify');
   const runs = hosts.map((h) => new HostRun(h, { ...opts, probeEarly }));
@@ -120,7 +130,7 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
     {
       concurrent: opts.forks,
       exitOnError: false,
-      renderer: opts.live ? 'default' : 'simple',
+      renderer: opts.live && terminalHasWidth() ? 'default' : 'simple',
       rendererOptions: { logger, collapseSubtasks: false } as never,
       // Ctrl-C handling belongs to the CLI, which must roll back first.
       registerSignalListeners: false,

@@ -1,8 +1,10 @@
 // converge against the lab over real SSH: first run, idempotence, check mode.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { compare, converge, fileMode, gateway, LAB_INVENTORY, lastOllamaRequest, LINK, MAPS, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
+import { join } from 'node:path';
+import { compare, converge, fileMode, gateway, LAB_INVENTORY, lastOllamaRequest, LINK, MAPS, REPO, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
 
 const INV = ['-i', LAB_INVENTORY];
 
@@ -83,6 +85,19 @@ test('a changed token is applied, reported as such, and never printed', async ()
   for (const t of [TOKEN, next]) assert.not.ok(run.stdout.includes(t) || run.stderr.includes(t), 'no token in output');
   assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 401);
   assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${next}` })).status, 200);
+});
+
+test('a terminal that reports no width (a pty `script` opens without a size): plain progress lines, not one character per line', () => {
+  const command = [join(REPO, 'node_modules/.bin/zx'), join(REPO, 'tasks/converge.mjs'), ...INV, '--check', '--skip-tags', 'verify'].join(' ');
+  const env: NodeJS.ProcessEnv = { ...process.env, IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
+  delete env.CI; // the live view is only for a terminal outside CI
+  delete env.COLUMNS;
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, cwd: REPO, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const text = r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '').replace(/\r/g, '\n');
+  assert.ok(r.status === 0 || r.status === 2, `exit ${r.status}: ${r.stderr}`);
+  assert.match(text, /✔ preflight: sudo, nginx and includes ok/);
+  const oneChar = text.split('\n').filter((l) => /^\s*\S\s*$/.test(l)).length;
+  assert.ok(oneChar < 5, `${oneChar} lines of one character:\n${text.slice(0, 600)}`);
 });
 
 test('with no token anywhere, a new one is generated, shown once, and works', async () => {

@@ -7,7 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 require_root
 
 PACKAGES=(nginx openssh-server openssh-client sudo certbot pebble openssl
-  iproute2 procps curl ca-certificates
+  iproute2 procps curl ca-certificates bsdutils
   prometheus systemd) # promtool and systemd-analyze: drift metrics and timer units are checked by their own tools
 
 missing=()
