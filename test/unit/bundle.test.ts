@@ -1,6 +1,6 @@
 // The tasks run the CLI's bundle (dist/bundle, made by `npm run build`), not
-// dist/lib: these check the bundle is what the tasks load and that, from
-// there, it still finds the project's own files.
+// dist/lib: these check the bundle is what the tasks load, that from there it
+// still finds the project's own files, and that it loads string-width late.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
