@@ -120,8 +120,9 @@ export function sudoLog(): string[] {
  * queue serves both watchers, so their events keep the order they happened in.
  */
 export function watchProbeFileAndLock(): { events: string[]; dir: string; stop: () => void } {
-  const dir = join(LAB, 'www/certbot/.well-known/acme-challenge');
-  const made = !existsSync(dir);
+  const wellKnown = join(LAB, 'www/certbot/.well-known');
+  const dir = join(wellKnown, 'acme-challenge');
+  const made = !existsSync(wellKnown);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const events: string[] = [];
   // inotify names the entry, not what happened to it; a file's first event is its creation.
@@ -136,7 +137,7 @@ export function watchProbeFileAndLock(): { events: string[]; dir: string; stop: 
     dir,
     stop: () => {
       for (const w of watchers) w.close();
-      if (made) rmSync(join(LAB, 'www/certbot/.well-known'), { recursive: true, force: true });
+      if (made) rmSync(wellKnown, { recursive: true, force: true });
     },
   };
 }
