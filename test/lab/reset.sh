@@ -55,3 +55,7 @@ if nginx_running; then
 else
   start_nginx
 fi
+
+# A test run killed while the fake Ollama had its model unloaded (verify.test.ts)
+# must not leave it so: later runs would only warn that streaming was not checked.
+curl -fsS -o /dev/null --max-time 2 -X POST --data yes "http://127.0.0.1:$OLLAMA_PORT/__lab/loaded" 2>/dev/null || true
