@@ -101,7 +101,7 @@ export class HostRun {
   private readonly local: LocalToken | null;
   /** The token being replaced by --rotate-token: it must stop working. */
   private retired: string | null = null;
-  /** Gateway probes started with the connection; used by verify only if the run changes nothing. */
+  /** Gateway probes started once logged in; used by verify only if the run changes nothing. */
   private early: EarlyProbes | null = null;
   /** The first read, held for the early probes' ACME probe file (see lib/gather.ts). */
   private held: HeldChallenge | null = null;
@@ -161,7 +161,7 @@ export class HostRun {
       await this.lock();
       await this.analyse();
     }
-    if (this.early && !this.locked && !this.changed) this.early.keep(this.r, this.held);
+    if (this.early && this.held && !this.locked && !this.changed) this.early.keep(this.held);
     else await this.dropEarly();
     if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);

@@ -3,24 +3,17 @@
 // other run at work) reloads nothing, so what they saw is what verify would
 // see: its verify stage no longer waits for the probes after the read. Any
 // other run drops them and probes after its reload, as before.
-import type { Remote } from '../remote.js';
 import type { HostVars } from '../variables.js';
-import { placeChallenge, type HeldChallenge } from './host.js';
+import type { HeldChallenge } from './host.js';
 import { loadCa } from './index.js';
 import { newChallenge, runProbes, type ProbeResult } from './probes.js';
 
-interface Noop {
-  remote: Remote;
-  /** The host's read, held to place the probe file (see lib/gather.ts). */
-  held: HeldChallenge | null;
-}
-
 export class EarlyProbes {
   private readonly aborter = new AbortController();
-  private allow!: (noop: Noop) => void;
+  private allow!: (held: HeldChallenge) => void;
   private refuse!: (err: Error) => void;
-  /** Settles when the run is known to change nothing (or not). */
-  private readonly noop = new Promise<Noop>((resolve, reject) => {
+  /** Settles when the run is known to change nothing (or not), with the host's read that places the probe file. */
+  private readonly noop = new Promise<HeldChallenge>((resolve, reject) => {
     this.allow = resolve;
     this.refuse = reject;
   });
@@ -37,11 +30,9 @@ export class EarlyProbes {
       ca,
       signal: this.aborter.signal,
       challenge: this.challenge,
-      // Placing the ACME probe file is a write: it waits until the run is known to be a no-op.
-      placeChallenge: async (name, content) => {
-        const { remote, held } = await this.noop;
-        return held ? held.place() : placeChallenge(remote, v, name, content);
-      },
+      // Placing the ACME probe file is a write: it waits until the run is known to be a no-op,
+      // then the host's read, which carries this.challenge, places it (see lib/gather.ts).
+      placeChallenge: async () => (await this.noop).place(),
     });
     this.results.catch(() => undefined);
   }
@@ -57,10 +48,10 @@ export class EarlyProbes {
     return new EarlyProbes(v, ca, token);
   }
 
-  /** The run changes nothing: its verify stage will use these results. */
-  keep(remote: Remote, held: HeldChallenge | null): void {
+  /** The run changes nothing: its verify stage will use these results; `held` places the probe file. */
+  keep(held: HeldChallenge): void {
     this.kept = true;
-    this.allow({ remote, held });
+    this.allow(held);
   }
 
   /** The results, if kept for a run that verifies with this token. */
