@@ -2,7 +2,7 @@
 // verify_ca when set), connecting to verify_address when set, like curl --resolve.
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent } from 'node:https';
 import type { HostVars } from '../variables.js';
 
 export interface Reply {
@@ -19,6 +19,8 @@ export interface RequestSpec {
   body?: string;
   /** Aborting it destroys the request (its promise rejects). */
   signal?: AbortSignal;
+  /** Connections kept open and shared with other requests (see runProbes); by default, a connection of its own. */
+  agent?: Agent;
 }
 
 const TIMEOUT_MS = 10_000;
@@ -36,7 +38,7 @@ function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
     ca,
     headers: { Host: port === standard ? v.domain : `${v.domain}:${port}`, ...spec.headers },
     timeout: TIMEOUT_MS,
-    agent: false as const,
+    agent: spec.agent ?? (false as const),
     signal: spec.signal,
   };
 }

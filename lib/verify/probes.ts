@@ -1,6 +1,7 @@
 // The gateway contract, probe by probe, as Cursor and AnythingLLM users see it.
 // The token only ever travels in a request header.
 import { randomBytes } from 'node:crypto';
+import { Agent } from 'node:https';
 import type { HostVars } from '../variables.js';
 import { isPrivateAddress, resolveDomain } from './addresses.js';
 import { fetchReply, fetchStreamChecked, upgradeStatus, type Reply } from './http.js';
@@ -91,25 +92,61 @@ export function loadedModels(reply: Reply | null): string[] | null {
   }
 }
 
+/**
+ * The plain requests share two kept-open connections: the gateway sees 2 TLS
+ * handshakes for them instead of one each (a drift check runs every few
+ * minutes, and a fleet run shares this machine's CPUs between many hosts).
+ * The streaming and websocket probes keep connections of their own.
+ */
+const POOLED_CONNECTIONS = 2;
+
 export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
+  const { vars: v, ca, signal } = ctx;
+  const pool = new Agent({ keepAlive: true, maxSockets: POOLED_CONNECTIONS });
+  try {
+    return await probeAll(ctx, (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca));
+  } finally {
+    pool.destroy();
+  }
+}
+
+async function probeAll(ctx: ProbeContext, https: (path: string, headers?: Record<string, string>) => Promise<Reply>): Promise<ProbeResult[]> {
   const { vars: v, token, ca, signal } = ctx;
-  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal }, ca);
   const wrong = randomBytes(32).toString('hex');
-  let model = 'llama3';
 
   // The streaming probe uses a model Ollama already has loaded: loading one
   // (a cold start) can take minutes and evict the model clients are using.
-  const [models, loaded] = await Promise.all([
-    timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async () => {
-      const r = await https('/ollama/v1/models', bearer(token));
-      if (r.status === 200 && jsonList(r, 'data')) model = JSON.parse(r.body).data[0]?.id ?? model;
-      return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
-    }),
-    https('/ollama/api/ps', bearer(token)).then(loadedModels, () => null),
-  ]);
-  if (loaded && loaded.length > 0) model = loaded[0];
+  // /api/ps goes first: the streaming probe, the longest, waits for it.
+  const loaded = https('/ollama/api/ps', bearer(token)).then(loadedModels, () => null);
+  let listed: string | undefined;
+  const models = timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async () => {
+    const r = await https('/ollama/v1/models', bearer(token));
+    if (r.status === 200 && jsonList(r, 'data')) listed = JSON.parse(r.body).data[0]?.id;
+    return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
+  });
+  const stream = loaded.then(async (running) => {
+    if (running?.length === 0) return streamNotChecked();
+    let model = running?.[0];
+    if (!model) {
+      await models; // without /api/ps: the first model the gateway lists
+      model = listed ?? 'llama3';
+    }
+    return timed('stream', STREAM_NAME, STREAM_EXPECTED, async () => {
+      const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
+      // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
+      const s = await fetchStreamChecked(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
+      const streamed = s.events >= 2 && s.bursts >= STREAM_BURSTS;
+      const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
+      return {
+        ok: s.status === 200 && streamed && (s.done || s.stopped),
+        status: s.status,
+        detail: `${s.events} events in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${end}${s.tries > 1 ? ' (second try: the first came in one burst)' : ''}`,
+      };
+    });
+  });
 
-  const others = await Promise.all([
+  return Promise.all([
+    models,
     timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async () => {
       const r = await https('/ollama/v1/models');
       return { ok: r.status === 401, status: r.status };
@@ -122,18 +159,7 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
       const r = await https('/ollama/api/tags', bearer(token));
       return { ok: r.status === 200 && jsonList(r, 'models'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
     }),
-    loaded?.length === 0 ? streamNotChecked() : timed('stream', STREAM_NAME, STREAM_EXPECTED, async () => {
-      const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
-      // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
-      const s = await fetchStreamChecked(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
-      const streamed = s.events >= 2 && s.bursts >= STREAM_BURSTS;
-      const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
-      return {
-        ok: s.status === 200 && streamed && (s.done || s.stopped),
-        status: s.status,
-        detail: `${s.events} events in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${end}${s.tries > 1 ? ' (second try: the first came in one burst)' : ''}`,
-      };
-    }),
+    stream,
     timed('anythingllm', 'GET /anythingllm/', '200', async () => {
       const r = await https('/anythingllm/');
       return { ok: r.status === 200, status: r.status };
@@ -161,7 +187,6 @@ export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
         })]
       : []),
   ]);
-  return [models, ...others];
 }
 
 const STREAM_NAME = 'POST /ollama/v1/chat/completions, stream: true';

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, converge, LAB, LAB_INVENTORY, labInventory, labScript, lastOllamaRequest, REPO, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
@@ -71,6 +71,20 @@ test('every probe passes on a converged gateway; the token is never printed', as
   assert.match(text.stdout, /pass\s+200\s+\d+ ms\s+POST \/ollama\/v1\/chat\/completions, stream: true \(2 events in 2 burst\(s\), first after \d+ ms, stopped after \d+ ms\)/);
   assert.not.ok(text.stdout.includes(TOKEN));
   assert.not.ok('authorization' in (await lastOllamaRequest()).headers);
+});
+
+test('the plain probes share two kept-open connections: 7 requests, 2 TLS handshakes', async () => {
+  const log = join(LAB, 'run/nginx-access.log');
+  const from = statSync(log).size;
+  const run = await verify(['--json']);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  // ps, models, both gates, tags, /anythingllm/ and /anythingllm (the HTTP redirect probe gets a 301 for /ollama/v1/models).
+  const plain = /"GET (\/ollama\/api\/ps|\/ollama\/api\/tags|\/ollama\/v1\/models|\/anythingllm\/?) HTTP\/1\.1" (200|401|301) /;
+  const lines = readFileSync(log).subarray(from).toString('utf8').split('\n').filter((l) => plain.test(l) && !/v1\/models HTTP\/1\.1" 301 /.test(l));
+  assert.is(lines.length, 7, lines.join('\n'));
+  const connections = new Set(lines.map((l) => /conn=(\d+)/.exec(l)?.[1]));
+  assert.not.ok(connections.has(undefined), 'the lab logs each request\'s connection');
+  assert.ok(connections.size <= 2, `${connections.size} connections:\n${lines.join('\n')}`);
 });
 
 test('a no-op converge verifies through nginx reloads made meanwhile by someone else (no lock, no false failure)', async () => {

@@ -225,7 +225,10 @@ events {
 http {
     include $LAB/nginx/mime.types;
     default_type application/octet-stream;
-    access_log $RUN/nginx-access.log;
+    # The combined format, and which connection carried each request (tests count the probes' connections).
+    log_format converge_lab '\$remote_addr - \$remote_user [\$time_local] "\$request" \$status \$body_bytes_sent '
+                            '"\$http_referer" "\$http_user_agent" conn=\$connection req=\$connection_requests';
+    access_log $RUN/nginx-access.log converge_lab;
 
     client_body_temp_path $RUN/tmp/client_body;
     proxy_temp_path $RUN/tmp/proxy;
