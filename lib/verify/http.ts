@@ -1,8 +1,8 @@
 // Requests to the gateway as its clients make them: real TLS (trusting
 // verify_ca when set), connecting to verify_address when set, like curl --resolve.
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest, type Agent } from 'node:https';
+import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { HostVars } from '../variables.js';
 
 export interface Reply {
@@ -48,11 +48,30 @@ function send(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
   return make(options(v, spec, ca));
 }
 
-/** One request; the body is read (capped). */
-export function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
+/**
+ * nginx closed the connection before answering a GET: it closes its idle
+ * connections when it reloads, kept-open ones and new ones whose request has
+ * not arrived yet. Nothing was answered, so the request can be sent again.
+ */
+class ClosedBeforeAnswer extends Error {}
+
+/** One request; the body is read (capped). A GET that nginx closed unanswered (a reload) is sent once more. */
+export async function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
+  try {
+    return await fetchOnce(v, spec, ca);
+  } catch (err) {
+    if (!(err instanceof ClosedBeforeAnswer)) throw err;
+    // On a connection of its own: another kept-open one could be closing too.
+    return fetchOnce(v, { ...spec, agent: undefined }, ca);
+  }
+}
+
+function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = send(v, spec, ca);
+    let answered = false;
     req.on('response', (res) => {
+      answered = true;
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -62,7 +81,10 @@ export function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const closed = !answered && (spec.method ?? 'GET') === 'GET' && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      reject(closed ? new ClosedBeforeAnswer(err.message) : err);
+    });
     req.end(spec.body);
   });
 }

@@ -1,0 +1,69 @@
+// fetchReply against a local HTTP server that, like nginx during a reload,
+// closes a kept-open connection without answering the request sent on it.
+// Loopback only.
+import { Agent, createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseInventory } from '../../lib/inventory.js';
+import { fetchReply } from '../../lib/verify/http.js';
+
+/** Answers the first request of each connection; closes the connection on the second, unanswered. */
+async function closingServer(): Promise<{ server: Server; port: number; connections: () => number; requests: () => number }> {
+  const seen = new WeakMap<Socket, number>();
+  let connections = 0;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    const n = (seen.get(req.socket) ?? 0) + 1;
+    seen.set(req.socket, n);
+    if (n > 1) {
+      req.socket.destroy();
+      return;
+    }
+    req.resume();
+    res.end('ok');
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, connections: () => connections, requests: () => requests };
+}
+
+const varsFor = (port: number) =>
+  parseInventory(`all:\n  hosts:\n    p:\n      domain: localhost\n      backend_ip: 127.0.0.1\n      verify_address: 127.0.0.1\n      http_port: ${port}\n`, 'inv.yml')[0].vars;
+
+test('a GET on a kept-open connection closed unanswered is sent again, on a new connection', async () => {
+  const s = await closingServer();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const v = varsFor(s.port);
+    const first = await fetchReply(v, { scheme: 'http', path: '/a', agent });
+    const second = await fetchReply(v, { scheme: 'http', path: '/b', agent });
+    assert.is(first.status, 200);
+    assert.is(second.status, 200);
+    assert.is(second.body, 'ok');
+    assert.is(s.requests(), 3, 'the second request was sent twice');
+    assert.is(s.connections(), 2, 'the retry had a connection of its own');
+  } finally {
+    agent.destroy();
+    s.server.close();
+  }
+});
+
+test('a request other than GET is not sent again: the error is reported', async () => {
+  const s = await closingServer();
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const v = varsFor(s.port);
+    await fetchReply(v, { scheme: 'http', method: 'POST', path: '/a', body: 'x', agent });
+    const err = await fetchReply(v, { scheme: 'http', method: 'POST', path: '/b', body: 'x', agent }).then(() => null, (e: NodeJS.ErrnoException) => e);
+    assert.ok(err, 'the second POST failed');
+    assert.is(err!.code, 'ECONNRESET');
+    assert.is(s.requests(), 2, 'sent once');
+  } finally {
+    agent.destroy();
+    s.server.close();
+  }
+});
+
+test.run();
