@@ -78,11 +78,18 @@ const ollamaLog = makeRecorder('ollama');
 // Whether the model is loaded (GET /api/ps lists it). As in Ollama, a
 // completion loads it. POST /__lab/loaded with "no" unloads it, "yes" loads it.
 let loaded = true;
+// POST /__lab/ps with "off": GET /api/ps answers 404, as an older Ollama or
+// another OpenAI-compatible server does; "on" serves it again.
+let psServed = true;
 
 async function ollama(req, res) {
   if (req.method === 'POST' && req.url === '/__lab/loaded') {
     loaded = (await readBody(req)).trim() !== 'no';
     return json(res, 200, { loaded });
+  }
+  if (req.method === 'POST' && req.url === '/__lab/ps') {
+    psServed = (await readBody(req)).trim() !== 'off';
+    return json(res, 200, { psServed });
   }
   if (ollamaLog.introspect(req, res)) return;
   const body = await readBody(req);
@@ -104,7 +111,7 @@ async function ollama(req, res) {
   if (req.method === 'GET' && path === '/api/tags') {
     return json(res, 200, { models: [{ name: MODEL, model: MODEL, size: 2019393189 }] });
   }
-  if (req.method === 'GET' && path === '/api/ps') {
+  if (req.method === 'GET' && path === '/api/ps' && psServed) {
     const models = loaded ? [{ name: MODEL, model: MODEL, size: 2019393189, size_vram: 2019393189, expires_at: new Date(Date.now() + 300_000).toISOString() }] : [];
     return json(res, 200, { models });
   }

@@ -56,6 +56,8 @@ else
   start_nginx
 fi
 
-# A test run killed while the fake Ollama had its model unloaded (verify.test.ts)
-# must not leave it so: later runs would only warn that streaming was not checked.
+# A test run killed while the fake Ollama had its model unloaded, or /api/ps
+# off (verify.test.ts), must not leave it so: later runs would not check
+# streaming as the other tests expect.
 curl -fsS -o /dev/null --max-time 2 -X POST --data yes "http://127.0.0.1:$OLLAMA_PORT/__lab/loaded" 2>/dev/null || true
+curl -fsS -o /dev/null --max-time 2 -X POST --data on "http://127.0.0.1:$OLLAMA_PORT/__lab/ps" 2>/dev/null || true
