@@ -149,6 +149,11 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
   });
 }
 
+/** Whether a stream's events came in at least `bursts` separate bursts: it was passed through as it came. */
+export function cameInBursts(s: StreamTiming, bursts: number): boolean {
+  return s.events >= 2 && s.bursts >= bursts;
+}
+
 /**
  * fetchStream for the streaming probe. A stream whose events all came in one
  * burst is fetched once more before it counts as buffered: a stall of this
@@ -157,7 +162,7 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
  */
 export async function fetchStreamChecked(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming & { tries: number }> {
   const first = await fetchStream(v, spec, ca, stopAfter);
-  const merged = first.status === 200 && first.events >= 2 && first.bursts < stopAfter;
+  const merged = first.status === 200 && first.events >= 2 && !cameInBursts(first, stopAfter);
   if (!merged || spec.signal?.aborted) return { ...first, tries: 1 };
   return { ...(await fetchStream(v, spec, ca, stopAfter)), tries: 2 };
 }

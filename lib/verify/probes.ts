@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { HostVars } from '../variables.js';
 import { isPrivateAddress, resolveDomain } from './addresses.js';
-import { fetchReply, fetchStreamChecked, upgradeStatus, type Reply } from './http.js';
+import { cameInBursts, fetchReply, fetchStreamChecked, upgradeStatus, type Reply } from './http.js';
 
 export type ProbeId =
   | 'gate-anonymous' | 'gate-wrong-token' | 'gate-retired-token' | 'models' | 'tags' | 'stream'
@@ -135,7 +135,7 @@ async function probeAll(ctx: ProbeContext, https: (path: string, headers?: Recor
       const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
       // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
       const s = await fetchStreamChecked(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
-      const streamed = s.events >= 2 && s.bursts >= STREAM_BURSTS;
+      const streamed = cameInBursts(s, STREAM_BURSTS);
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
       return {
         ok: s.status === 200 && streamed && (s.done || s.stopped),
