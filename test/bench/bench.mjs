@@ -3,7 +3,9 @@
 // measurement, not a test: it prints medians and never fails on a slow number
 // (it fails only when a run does not do what it should, e.g. a no-op run that
 // changes something). Run it under the lab lock, on an up lab (npm run bench
-// does both). BENCH_RUNS (default 5) sets the runs per measurement.
+// does both). BENCH_RUNS (default 5) sets the runs per measurement. The
+// measurements are taken round-robin (one run of each per round), so that
+// the ratios the targets set compare runs taken close together.
 //
 // What is measured (median of the runs):
 //   start-up   node alone; the CLI's --help (zx and node); the modules a run loads,
@@ -67,31 +69,37 @@ const sudoSince = (offset) => linesSince(SUDO_LOG, offset, (l) => l.includes(' :
 const failures = [];
 
 /**
- * Repeats `once` RUNS times (after `before`, untimed); collects durations and
- * SSH connections. A run that fails is reported at the end (exit 1); the
- * measurement goes on with the runs that worked.
+ * Runs every measurement once per round, RUNS rounds (`before` untimed), and
+ * collects durations, SSH connections and privileged commands. Round-robin,
+ * because this machine's speed drifts over minutes while the targets compare
+ * measurements with each other: within a round they are taken seconds apart.
+ * A run that fails is reported at the end (exit 1); the others still count.
  */
-function measure(label, once, { before, runs = RUNS, hosts = 1, logs = [SSHD_LOG] } = {}) {
-  const times = [];
-  const conns = [];
-  const sudos = [];
-  process.stderr.write(`bench: ${label} `);
-  for (let i = 0; i < runs; i++) {
-    try {
-      if (before) before();
-      const offs = logs.map(logSize);
-      const sudoOff = logSize(SUDO_LOG);
-      times.push(once());
-      conns.push(logs.reduce((n, log, i) => n + connectionsSince(log, offs[i]), 0) / hosts);
-      sudos.push(sudoSince(sudoOff) / hosts);
-      process.stderr.write('.');
-    } catch (err) {
-      failures.push(`${label}: ${err.message}`);
-      process.stderr.write('x');
+function measureAll(specs) {
+  const results = Object.fromEntries(specs.map((s) => [s.key, { label: s.label, times: [], conns: [], sudos: [] }]));
+  for (let round = 1; round <= RUNS; round++) {
+    process.stderr.write(`bench: round ${round}/${RUNS} `);
+    for (const s of specs) {
+      const r = results[s.key];
+      const logs = s.logs ?? [SSHD_LOG];
+      const hosts = s.hosts ?? 1;
+      try {
+        s.before?.();
+        const offs = logs.map(logSize);
+        const sudoOff = logSize(SUDO_LOG);
+        r.times.push(s.once());
+        r.conns.push(logs.reduce((n, log, i) => n + connectionsSince(log, offs[i]), 0) / hosts);
+        r.sudos.push(sudoSince(sudoOff) / hosts);
+        process.stderr.write('.');
+      } catch (err) {
+        failures.push(`${s.label}: ${err.message}`);
+        process.stderr.write('x');
+      }
     }
+    process.stderr.write('\n');
   }
-  process.stderr.write(` ${times.length > 0 ? ms(median(times)) : 'no successful run'}\n`);
-  return { label, median: times.length > 0 ? median(times) : NaN, times, conns, sudos };
+  for (const r of Object.values(results)) r.median = r.times.length > 0 ? median(r.times) : NaN;
+  return results;
 }
 
 function converge(args, expect) {
@@ -172,48 +180,62 @@ const nodeImport = (spec) => ['--input-type=module', '-e', `await import(${JSON.
 
 // ---- measurements ---------------------------------------------------------------------
 
-const results = {};
 const fleet20 = fleetInventory(20);
-
-results.node = measure('node start-up (node -e "")', () => timed('node', ['-e', '']).ms);
-results.helpZx = measure('CLI start-up: zx tasks/converge.mjs --help', () => timed(ZX, [CLI, '--help']).ms);
-results.helpNode = measure('CLI start-up without zx: node tasks/converge.mjs --help', () => timed('node', [CLI, '--help']).ms);
-results.listHosts = measure('--list-hosts, 20 hosts (no connection)', () => timed(ZX, [CLI, '-i', fleet20, '--list-hosts']).ms);
 // The bundle's lazily loaded chunks carry the module's name and a content hash.
 const bundleChunk = (name) => join(REPO, 'dist/bundle', readdirSync(join(REPO, 'dist/bundle')).find((f) => f.startsWith(`${name}-`)));
 const importAll = (files) => timed('node', ['--input-type=module', '-e', files.map((f) => `await import(${JSON.stringify(f)});`).join(' ')]).ms;
-results.runModules = measure("a run's modules: node + CLI, pipeline, ssh transport (dist/bundle)", () =>
-  importAll([join(REPO, 'dist/bundle/converge.js'), bundleChunk('pipeline'), bundleChunk('ssh')]),
-);
-results.runModulesUnbundled = measure('the same modules unbundled (dist/lib)', () =>
-  importAll(['cli/converge.js', 'pipeline.js', 'transport/ssh.js'].map((f) => join(REPO, 'dist/lib', f))),
-);
+const m20 = await machines(20);
+let results;
+try {
+  results = measureAll([
+    // First: it reloads nginx, whose old workers are gone by the time the no-op runs come.
+    { key: 'first', label: 'first converge, 1 host (after reset.sh)', once: () => converge(['-i', LAB_INVENTORY], 'changed'), before: reset },
+    { key: 'node', label: 'node start-up (node -e "")', once: () => timed('node', ['-e', '']).ms },
+    { key: 'helpZx', label: 'CLI start-up: zx tasks/converge.mjs --help', once: () => timed(ZX, [CLI, '--help']).ms },
+    { key: 'helpNode', label: 'CLI start-up without zx: node tasks/converge.mjs --help', once: () => timed('node', [CLI, '--help']).ms },
+    { key: 'listHosts', label: '--list-hosts, 20 hosts (no connection)', once: () => timed(ZX, [CLI, '-i', fleet20, '--list-hosts']).ms },
+    {
+      key: 'runModules',
+      label: "a run's modules: node + CLI, pipeline, ssh transport (dist/bundle)",
+      once: () => importAll([join(REPO, 'dist/bundle/converge.js'), bundleChunk('pipeline'), bundleChunk('ssh')]),
+    },
+    {
+      key: 'runModulesUnbundled',
+      label: 'the same modules unbundled (dist/lib)',
+      once: () => importAll(['cli/converge.js', 'pipeline.js', 'transport/ssh.js'].map((f) => join(REPO, 'dist/lib', f))),
+    },
+    { key: 'floor', label: 'floor: one OpenSSH ssh reading the same files (sudo, nginx -T)', once: () => timed('ssh', floorCommand()).ms },
+    // OpenSSH 9's default key exchange (sntrup761x25519) costs more CPU than ssh2's curve25519.
+    {
+      key: 'floorCurve',
+      label: 'floor with the key exchange ssh2 uses (curve25519-sha256)',
+      once: () => timed('ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floorCommand()]).ms,
+    },
+    { key: 'noop', label: 'no-op converge, 1 host', once: () => converge(['-i', LAB_INVENTORY], 'ok') },
+    { key: 'noopNoVerify', label: 'no-op converge, 1 host, --skip-tags verify', once: () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok') },
+    { key: 'check', label: 'no-op --check, 1 host', once: () => converge(['-i', LAB_INVENTORY, '--check'], 'ok') },
+    { key: 'check20', label: 'no-op --check, 20 hosts, --forks 20', once: () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok'), hosts: 20 },
+    {
+      key: 'noop20NoVerify',
+      label: 'no-op converge, 20 hosts, --forks 20, --skip-tags verify',
+      once: () => converge(['-i', fleet20, '--forks', '20', '--skip-tags', 'verify'], 'ok'),
+      hosts: 20,
+    },
+    {
+      key: 'noop20Machines',
+      label: 'no-op converge, 20 machines (own host locks), --forks 20, --skip-tags verify',
+      once: () => converge(['-i', m20.inventory, '--forks', '20', '--skip-tags', 'verify'], 'ok'),
+      hosts: 20,
+      logs: m20.logs,
+    },
+  ]);
+} finally {
+  m20.stop();
+}
+// Informational: what each heavy package costs alone.
 const modules = {};
 for (const m of ['zx', 'yargs', 'yaml', 'listr2', 'ssh2', 'diff']) {
   modules[m] = median(Array.from({ length: RUNS }, () => timed('node', nodeImport(m)).ms)) - results.node.median;
-}
-
-results.floor = measure('floor: one OpenSSH ssh reading the same files (sudo, nginx -T)', () => timed('ssh', floorCommand()).ms);
-// OpenSSH 9's default key exchange (sntrup761x25519) costs more CPU than ssh2's curve25519.
-results.floorCurve = measure('floor with the key exchange ssh2 uses (curve25519-sha256)', () =>
-  timed('ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floorCommand()]).ms,
-);
-
-results.first = measure('first converge, 1 host (after reset.sh)', () => converge(['-i', LAB_INVENTORY], 'changed'), { before: reset });
-results.noop = measure('no-op converge, 1 host', () => converge(['-i', LAB_INVENTORY], 'ok'));
-results.noopNoVerify = measure('no-op converge, 1 host, --skip-tags verify', () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok'));
-results.check = measure('no-op --check, 1 host', () => converge(['-i', LAB_INVENTORY, '--check'], 'ok'));
-results.check20 = measure('no-op --check, 20 hosts, --forks 20', () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok'), { hosts: 20 });
-results.noop20NoVerify = measure('no-op converge, 20 hosts, --forks 20, --skip-tags verify', () =>
-  converge(['-i', fleet20, '--forks', '20', '--skip-tags', 'verify'], 'ok'), { hosts: 20 },
-);
-const m20 = await machines(20);
-try {
-  results.noop20Machines = measure('no-op converge, 20 machines (own host locks), --forks 20, --skip-tags verify', () =>
-    converge(['-i', m20.inventory, '--forks', '20', '--skip-tags', 'verify'], 'ok'), { hosts: 20, logs: m20.logs },
-  );
-} finally {
-  m20.stop();
 }
 
 // ---- report ----------------------------------------------------------------------------
@@ -260,7 +282,7 @@ const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((x) => String(x[i]).
 const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
 const out = [
   '',
-  `converge benchmark on the lab: median of ${RUNS} runs; node ${process.version}, ${cpus().length} CPU(s), ${new Date().toISOString()}`,
+  `converge benchmark on the lab: median of ${RUNS} runs, taken round-robin; node ${process.version}, ${cpus().length} CPU(s), ${new Date().toISOString()}`,
   '',
   line(['measurement', 'median', 'target', '']),
   line(widths.map((w) => '-'.repeat(w))),
