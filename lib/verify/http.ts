@@ -53,7 +53,11 @@ function send(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
  * connections when it reloads, kept-open ones and new ones whose request has
  * not arrived yet. Nothing was answered, so the request can be sent again.
  */
-class ClosedBeforeAnswer extends Error {}
+class ClosedBeforeAnswer extends Error {
+  constructor(readonly original: NodeJS.ErrnoException) {
+    super(original.message);
+  }
+}
 
 /** One request; the body is read (capped). A GET that nginx closed unanswered (a reload) is sent once more. */
 export async function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
@@ -61,9 +65,11 @@ export async function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): P
     return await fetchOnce(v, spec, ca);
   } catch (err) {
     if (!(err instanceof ClosedBeforeAnswer)) throw err;
-    // On a connection of its own: another kept-open one could be closing too.
-    return fetchOnce(v, { ...spec, agent: undefined }, ca);
   }
+  // On a connection of its own: another kept-open one could be closing too.
+  return fetchOnce(v, { ...spec, agent: undefined }, ca).catch((err) => {
+    throw err instanceof ClosedBeforeAnswer ? err.original : err;
+  });
 }
 
 function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
@@ -83,7 +89,7 @@ function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> 
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
       const closed = !answered && (spec.method ?? 'GET') === 'GET' && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      reject(closed ? new ClosedBeforeAnswer(err.message) : err);
+      reject(closed ? new ClosedBeforeAnswer(err) : err);
     });
     req.end(spec.body);
   });

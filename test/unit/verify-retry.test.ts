@@ -50,6 +50,23 @@ test('a GET on a kept-open connection closed unanswered is sent again, on a new 
   }
 });
 
+test('a GET closed unanswered twice fails with the error Node gave (its code kept for the diagnosis)', async () => {
+  // Every connection closes on its first request.
+  const server = createServer((req) => req.socket.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  let connections = 0;
+  server.on('connection', () => connections++);
+  try {
+    const err = await fetchReply(varsFor((server.address() as AddressInfo).port), { scheme: 'http', path: '/a' }).then(() => null, (e: NodeJS.ErrnoException) => e);
+    assert.ok(err, 'it failed');
+    assert.is(err!.code, 'ECONNRESET');
+    assert.match(err!.message, /socket hang up/);
+    assert.is(connections, 2, 'sent twice');
+  } finally {
+    server.close();
+  }
+});
+
 test('a request other than GET is not sent again: the error is reported', async () => {
   const s = await closingServer();
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
