@@ -118,9 +118,8 @@ async function ollamaRequests(): Promise<{ method: string; url: string; body: st
 }
 
 test('no model loaded in Ollama: streaming is not checked (a warning, exit 0) and no completion is sent to load one', async () => {
-  const lab = ollamaLab;
-  await lab('loaded', 'no');
-  await lab('reset');
+  await ollamaLab('loaded', 'no');
+  await ollamaLab('reset');
   try {
     const run = await verify(['--json']);
     assert.is(run.code, 0, run.stdout + run.stderr);
@@ -131,7 +130,7 @@ test('no model loaded in Ollama: streaming is not checked (a warning, exit 0) an
     assert.ok(seen.some((r) => r.url === '/api/ps'), 'it asked Ollama what is loaded');
     assert.not.ok(seen.some((r) => r.url === '/v1/chat/completions'), 'no completion request: nothing loaded by the probe');
   } finally {
-    await lab('loaded', 'yes');
+    await ollamaLab('loaded', 'yes');
   }
 });
 
