@@ -15,6 +15,7 @@ interface Probe {
   ok: boolean;
   warning?: boolean;
   status: number | null;
+  detail?: string;
 }
 
 /** An inventory whose site template is the built-in one with `edit` applied. */
@@ -110,45 +111,41 @@ test('a no-op converge verifies through nginx reloads made meanwhile by someone 
   assert.ok(reloads >= 3, `nginx was reloaded during the run (${reloads} times)`);
 });
 
-/** Switches of the fake Ollama (test/lab/backends.mjs). */
-const ollamaLab = (path: string, body?: string) => fetch(`http://127.0.0.1:31434/__lab/${path}`, { method: 'POST', body });
-
-async function ollamaRequests(): Promise<{ method: string; url: string; body: string }[]> {
-  return (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string; body: string }[];
+/**
+ * A verify (exit 0 expected) with one switch of the fake Ollama
+ * (test/lab/backends.mjs) set, then set back: its probes, and the requests
+ * Ollama saw meanwhile.
+ */
+async function verifyWithOllama(name: string, value: string, restore: string) {
+  const lab = (path: string, body?: string) => fetch(`http://127.0.0.1:31434/__lab/${path}`, { method: 'POST', body });
+  await lab(name, value);
+  await lab('reset');
+  try {
+    const run = await verify(['--json']);
+    assert.is(run.code, 0, run.stdout + run.stderr);
+    const seen = (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string; body: string }[];
+    return { probes: run.doc.hosts[0].probes as Probe[], seen };
+  } finally {
+    await lab(name, restore);
+  }
 }
 
 test('no model loaded in Ollama: streaming is not checked (a warning, exit 0) and no completion is sent to load one', async () => {
-  await ollamaLab('loaded', 'no');
-  await ollamaLab('reset');
-  try {
-    const run = await verify(['--json']);
-    assert.is(run.code, 0, run.stdout + run.stderr);
-    const stream = probe(run.doc.hosts[0].probes, 'stream');
-    assert.is(stream.warning, true);
-    assert.match(String((stream as Probe & { detail?: string }).detail), /streaming not checked: Ollama has no chat model loaded/);
-    const seen = await ollamaRequests();
-    assert.ok(seen.some((r) => r.url === '/api/ps'), 'it asked Ollama what is loaded');
-    assert.not.ok(seen.some((r) => r.url === '/v1/chat/completions'), 'no completion request: nothing loaded by the probe');
-  } finally {
-    await ollamaLab('loaded', 'yes');
-  }
+  const { probes, seen } = await verifyWithOllama('loaded', 'no', 'yes');
+  const stream = probe(probes, 'stream');
+  assert.is(stream.warning, true);
+  assert.match(String(stream.detail), /streaming not checked: Ollama has no chat model loaded/);
+  assert.ok(seen.some((r) => r.url === '/api/ps'), 'it asked Ollama what is loaded');
+  assert.not.ok(seen.some((r) => r.url === '/v1/chat/completions'), 'no completion request: nothing loaded by the probe');
 });
 
 test('an Ollama without /api/ps: the streaming probe asks for the first model the gateway lists', async () => {
-  await ollamaLab('ps', 'off');
-  await ollamaLab('reset');
-  try {
-    const run = await verify(['--json']);
-    assert.is(run.code, 0, run.stdout + run.stderr);
-    assert.ok(probe(run.doc.hosts[0].probes, 'stream').ok, JSON.stringify(run.doc.hosts[0].probes));
-    const seen = await ollamaRequests();
-    const completion = seen.find((r) => r.url === '/v1/chat/completions');
-    assert.ok(completion, 'a streamed completion was requested');
-    // The fake Ollama lists one model, llama3.2:latest; converge's last resort would be "llama3".
-    assert.is(JSON.parse(completion!.body).model, 'llama3.2:latest');
-  } finally {
-    await ollamaLab('ps', 'on');
-  }
+  const { probes, seen } = await verifyWithOllama('ps', 'off', 'on');
+  assert.ok(probe(probes, 'stream').ok, JSON.stringify(probes));
+  const completion = seen.find((r) => r.url === '/v1/chat/completions');
+  assert.ok(completion, 'a streamed completion was requested');
+  // The fake Ollama lists one model, llama3.2:latest; converge's last resort would be "llama3".
+  assert.is(JSON.parse(completion!.body).model, 'llama3.2:latest');
 });
 
 test('a stopped backend: 502 diagnosed from the proxy, the new config kept, exit 1', async () => {
