@@ -101,17 +101,17 @@ export function loadedModels(reply: Reply | null): string[] | null {
 const POOLED_CONNECTIONS = 2;
 
 export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
-  const { vars: v, ca, signal } = ctx;
   const pool = new Agent({ keepAlive: true, maxSockets: POOLED_CONNECTIONS });
   try {
-    return await probeAll(ctx, (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca));
+    return await probeAll(ctx, pool);
   } finally {
     pool.destroy();
   }
 }
 
-async function probeAll(ctx: ProbeContext, https: (path: string, headers?: Record<string, string>) => Promise<Reply>): Promise<ProbeResult[]> {
+async function probeAll(ctx: ProbeContext, pool: Agent): Promise<ProbeResult[]> {
   const { vars: v, token, ca, signal } = ctx;
+  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca);
   const wrong = randomBytes(32).toString('hex');
 
   // The streaming probe uses a model Ollama already has loaded: loading one
