@@ -4,10 +4,11 @@
 // byte-exact, or a no-op run would see changes that are not there.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gather, parseDump } from '../../lib/gather.js';
+import { gather, parseDump, parsePaths } from '../../lib/gather.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 
 const root = mkdtempSync(join(tmpdir(), 'converge-gather-'));
@@ -40,6 +41,33 @@ test("gather: nginx -T's output exactly (no final newline) and its exit code; a 
   const none = await gather(await remote(), 'converge-no-such-nginx -c /x.conf', []);
   assert.not.ok(none.nginxPresent);
   assert.equal(none.dump, { code: 127, text: '' });
+});
+
+test('gather: a path and a link target longer than 100 bytes; a FIFO is "other", with its mode', async () => {
+  const deep = join(root, 'x'.repeat(70), 'y'.repeat(70));
+  mkdirSync(deep, { recursive: true });
+  const file = join(deep, 'gateway.example.test.conf');
+  writeFileSync(file, 'server {}\n');
+  const link = join(root, 'long-target');
+  symlinkSync(file, link);
+  const fifo = join(root, 'a-fifo');
+  execFileSync('mkfifo', ['-m', '0600', fifo]);
+  const facts = await gather(await remote(), 'sh -c "exit 0"', [fifo, file, link]);
+  assert.is(facts.files.get(file)?.content?.toString(), 'server {}\n');
+  assert.is(facts.files.get(link)?.linkTo, file);
+  assert.equal(facts.files.get(fifo), { path: fifo, kind: 'other', mode: 0o600, owner: 'root', group: 'root' });
+});
+
+test("parsePaths: a path tar did not read as the kind the shell saw, or tar's failure, is an error, not a guess", () => {
+  const b64 = (b: Buffer) => b.toString('base64');
+  const file = join(root, 'seen.conf');
+  writeFileSync(file, 'x');
+  const archive = execFileSync('tar', ['-c', '-P', '--format=gnu', '-b', '1', '-f', '-', file]);
+  assert.is(parsePaths([file], ['file'], b64(Buffer.concat([archive, Buffer.from('0\n')]))).get(file)?.content?.toString(), 'x');
+  assert.throws(() => parsePaths([file], ['link'], b64(Buffer.concat([archive, Buffer.from('0\n')]))), /did not read .* as the link the shell saw/);
+  assert.throws(() => parsePaths([file, '/b'], ['file', 'file'], b64(Buffer.concat([archive, Buffer.from('0\n')]))), /did not read \/b/);
+  assert.throws(() => parsePaths([file], ['file'], b64(Buffer.concat([archive, Buffer.from('1\n')]))), /tar exited 1/);
+  assert.equal([...parsePaths(['/a'], ['absent'], '')], [['/a', { path: '/a', kind: 'absent' }]]);
 });
 
 test('parseDump: strips exactly the code line it added; a cut payload reads as no dump', () => {
