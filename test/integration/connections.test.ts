@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { compare, converge, gateway, MAPS, resetLab, snapshot, TOKEN, type RunResult } from './lab.js';
+import { compare, converge, gateway, LAB_INVENTORY, MAPS, REPO, resetLab, snapshot, TOKEN, type RunResult } from './lab.js';
 import {
   BASTION,
   BASTION_LOG,
@@ -181,6 +181,36 @@ test('a key the host does not accept: the error says which methods were tried an
   assert.ok(host.error!.includes(`tried: key ${join(dir, 'id_wrong')}`), host.error);
   assert.match(host.error!, /not tried: ssh-agent \(SSH_AUTH_SOCK is not set\)/);
   assert.match(host.error!, /the server accepts: publickey/);
+});
+
+/**
+ * Runs converge under strace; for each port, whether the socket that
+ * connected to it was given TCP_NODELAY (from its socket() to its close()).
+ */
+function noDelayByPort(args: string[], ports: number[]): Record<number, boolean> {
+  const out = join(tempDir(), 'strace.txt');
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true', IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
+  delete env.SSH_AUTH_SOCK;
+  execFileSync('strace', ['-f', '-qq', '-o', out, '-e', 'trace=socket,connect,setsockopt,close', join(REPO, 'node_modules/.bin/zx'), join(REPO, 'tasks/converge.mjs'), ...args], { env, cwd: REPO, stdio: 'ignore' });
+  const lines = readFileSync(out, 'utf8').split('\n');
+  const result: Record<number, boolean> = {};
+  for (const port of ports) {
+    const at = lines.findIndex((l) => new RegExp(`connect\\((\\d+), .*htons\\(${port}\\)`).test(l));
+    if (at < 0) continue;
+    const [, tid, fd] = /^(\d+) +connect\((\d+),/.exec(lines[at])!;
+    const mine = (l: string) => l.startsWith(`${tid} `);
+    let from = at;
+    while (from > 0 && !(mine(lines[from]) && new RegExp(`socket\\(.*\\) = ${fd}$`).test(lines[from]))) from--;
+    let to = at;
+    while (to < lines.length - 1 && !(mine(lines[to]) && lines[to].includes(`close(${fd})`))) to++;
+    result[port] = lines.slice(from, to).some((l) => mine(l) && l.includes(`setsockopt(${fd}, SOL_TCP, TCP_NODELAY, [1]`));
+  }
+  return result;
+}
+
+test("SSH connections turn Nagle's algorithm off (TCP_NODELAY): the target's, and the bastion's when going through one", () => {
+  assert.equal(noDelayByPort(['-i', LAB_INVENTORY, '--check', '--json'], [2222]), { 2222: true });
+  assert.equal(noDelayByPort(['-i', labHost({ ssh_jump: BASTION }), '--check', '--json'], [2223]), { 2223: true });
 });
 
 test('a host whose SSH login fails is not probed: no request reaches its gateway (the token stays home)', async () => {

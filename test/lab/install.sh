@@ -8,6 +8,7 @@ require_root
 
 PACKAGES=(nginx openssh-server openssh-client sudo certbot pebble openssl
   iproute2 procps curl ca-certificates bsdutils
+  strace # the SSH sockets' options are checked in their system calls
   prometheus systemd) # promtool and systemd-analyze: drift metrics and timer units are checked by their own tools
 
 missing=()
