@@ -349,7 +349,9 @@ test('the SSH connection dropped mid-apply: the host fails at once with a clear 
   assert.is(res.code, 1);
   const h = json(res);
   assert.is(h.status, 'failed');
-  assert.match(h.error, /^\[lab-proxy\] converge-lab@127\.0\.0\.1:2222: the SSH connection was lost while a command was running/);
+  // The write that made the temporary file may have ended before the kill landed: the loss is
+  // then seen between two commands (connections.test.ts drops one while a command runs).
+  assert.match(h.error, /^\[lab-proxy\] converge-lab@127\.0\.0\.1:2222: the SSH connection was lost( while a command was running)?: /, h.error);
   assert.match(h.error, /run converge again/);
   if (h.rollback_error) assert.match(h.rollback_error, /SSH connection was lost|rollback could not restore/);
   await sleep(300);

@@ -256,7 +256,7 @@ test('a no-op converge reads without the lock: one privileged command, no lock t
   assert.is(json(fix).status, 'changed');
   const commands = sudoLog().slice(mark);
   const lockAt = commands.findIndex((l) => /claim\(\)/.test(l));
-  const reads = commands.map((l, i) => (/nginx_cmd=\$1 count=\$2/.test(l) ? i : -1)).filter((i) => i >= 0);
+  const reads = commands.map((l, i) => (/nginx_cmd=\$1 nprobes=\$2/.test(l) ? i : -1)).filter((i) => i >= 0);
   assert.ok(lockAt > 0, 'the lock was taken after a first read');
   assert.ok(reads.length === 2 && reads[0] < lockAt && reads[1] > lockAt, `read, lock, read again: ${reads} / ${lockAt}`);
   assert.not.ok(existsSync(LOCK), 'released');
@@ -285,7 +285,7 @@ test('a no-op verifies with the probes it started while reading; its one privile
   assert.match(noop.stdout, /verify: 10\/11 probes passed \(probed while the host was read: no change to wait for\)/);
   const commands = sudoLog().slice(mark);
   assert.is(commands.length, 1, commands.map((l) => l.slice(0, 160)).join('\n'));
-  assert.match(commands[0], /nginx_cmd=\$1 count=\$2/);
+  assert.match(commands[0], /nginx_cmd=\$1 nprobes=\$2/);
   const probeFile = watcher.events.filter((e) => e.startsWith('probe-file rename converge-probe-'));
   assert.is(probeFile.length, 2, `written, then removed: ${watcher.events.join(', ')}`);
   assert.not.ok(watcher.events.some((e) => e.startsWith('lock')), 'no lock');
