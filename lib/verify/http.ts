@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { HostVars } from '../variables.js';
 
 export interface Reply {
@@ -21,6 +23,8 @@ export interface RequestSpec {
   signal?: AbortSignal;
   /** Connections kept open and shared with other requests (see runProbes); by default, a connection of its own. */
   agent?: Agent;
+  /** A connection opened ahead for this request (see Preconnected). */
+  connection?: Preconnected;
 }
 
 const TIMEOUT_MS = 10_000;
@@ -38,9 +42,45 @@ function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
     ca,
     headers: { Host: port === standard ? v.domain : `${v.domain}:${port}`, ...spec.headers },
     timeout: TIMEOUT_MS,
-    agent: spec.agent ?? (false as const),
     signal: spec.signal,
+    ...(spec.connection ? { createConnection: () => spec.connection!.take() } : { agent: spec.agent ?? (false as const) }),
   };
+}
+
+/**
+ * A connection opened before its request is ready to go, so that its
+ * handshake is not on that request's path (the streaming probe's, while
+ * /api/ps is asked which model to use). The request takes it once; if it
+ * failed or closed meanwhile, a new one is opened and the request sees that
+ * one's error, if any, as it would have without this.
+ */
+export class Preconnected {
+  private early: Socket | null;
+
+  constructor(private readonly v: HostVars, private readonly scheme: 'http' | 'https', private readonly ca?: Buffer) {
+    this.early = this.open();
+    // Reported by the request that takes it (or by a new connection): never unhandled.
+    this.early.on('error', () => undefined);
+  }
+
+  private open(): Socket {
+    const host = this.v.verify_address ?? this.v.domain;
+    if (this.scheme === 'http') return netConnect({ host, port: this.v.http_port });
+    return tlsConnect({ host, port: this.v.https_port, servername: this.v.domain, ca: this.ca });
+  }
+
+  /** The connection opened ahead, once; after that, or if it has closed, a new one. */
+  take(): Socket {
+    const s = this.early;
+    this.early = null;
+    return s && !s.destroyed ? s : this.open();
+  }
+
+  /** Closes the connection opened ahead if no request took it. */
+  close(): void {
+    this.early?.destroy();
+    this.early = null;
+  }
 }
 
 function send(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {

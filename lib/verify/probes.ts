@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { HostVars } from '../variables.js';
 import { isPrivateAddress, resolveDomain } from './addresses.js';
-import { cameInBursts, fetchReply, fetchStreamChecked, upgradeStatus, type Reply } from './http.js';
+import { cameInBursts, fetchReply, fetchStreamChecked, Preconnected, upgradeStatus, type Reply } from './http.js';
 
 export type ProbeId =
   | 'gate-anonymous' | 'gate-wrong-token' | 'gate-retired-token' | 'models' | 'tags' | 'stream'
@@ -102,14 +102,17 @@ const POOLED_CONNECTIONS = 2;
 
 export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
   const pool = new Agent({ keepAlive: true, maxSockets: POOLED_CONNECTIONS });
+  // The streaming probe, the longest, opens its connection now, while it waits for /api/ps.
+  const streamConnection = new Preconnected(ctx.vars, 'https', ctx.ca);
   try {
-    return await probeAll(ctx, pool);
+    return await probeAll(ctx, pool, streamConnection);
   } finally {
     pool.destroy();
+    streamConnection.close();
   }
 }
 
-async function probeAll(ctx: ProbeContext, pool: Agent): Promise<ProbeResult[]> {
+async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Preconnected): Promise<ProbeResult[]> {
   const { vars: v, token, ca, signal } = ctx;
   const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca);
   const wrong = randomBytes(32).toString('hex');
@@ -134,7 +137,9 @@ async function probeAll(ctx: ProbeContext, pool: Agent): Promise<ProbeResult[]> 
     return timed('stream', STREAM_NAME, STREAM_EXPECTED, async () => {
       const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
       // Two bursts prove the stream passes through unbuffered: no need to wait for the rest.
-      const s = await fetchStreamChecked(v, { scheme: 'https', method: 'POST', path: '/ollama/v1/chat/completions', headers: { ...bearer(token), 'Content-Type': 'application/json' }, body, signal }, ca, STREAM_BURSTS);
+      const headers = { ...bearer(token), 'Content-Type': 'application/json' };
+      const spec = { scheme: 'https' as const, method: 'POST', path: '/ollama/v1/chat/completions', headers, body, signal, connection: streamConnection };
+      const s = await fetchStreamChecked(v, spec, ca, STREAM_BURSTS);
       const streamed = cameInBursts(s, STREAM_BURSTS);
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
       return {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseInventory } from '../../lib/inventory.js';
-import { fetchStream, fetchStreamChecked } from '../../lib/verify/http.js';
+import { fetchStream, fetchStreamChecked, Preconnected } from '../../lib/verify/http.js';
 
 const event = (n: number) => `data: {"choices":[{"delta":{"content":"tok ${n}"}}]}\n\n`;
 
@@ -124,5 +124,66 @@ test('the streaming probe: a stream that streams is asked for once', () =>
     assert.is(requests(), 1);
     assert.is(s.bursts, 2);
   }));
+
+// ---- a connection opened ahead (the streaming probe's, while /api/ps is asked) ----------
+
+/** The server's connections as accepted: whether each is open, and how many requests came on it. */
+function connectionLog(server: Server): { open: boolean; requests: number }[] {
+  const log: { open: boolean; requests: number }[] = [];
+  const bySocket = new WeakMap<object, { open: boolean; requests: number }>();
+  server.on('connection', (socket) => {
+    const entry = { open: true, requests: 0 };
+    log.push(entry);
+    bySocket.set(socket, entry);
+    socket.on('close', () => (entry.open = false));
+  });
+  server.prependListener('request', (req) => {
+    bySocket.get(req.socket)!.requests += 1;
+  });
+  return log;
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 50));
+
+test('a preconnected request goes on the connection opened before it was made', async () => {
+  const { server, port } = await streamServer(3, 15);
+  const log = connectionLog(server);
+  const connection = new Preconnected(varsFor(port), 'http');
+  try {
+    await settle();
+    assert.equal(log, [{ open: true, requests: 0 }], 'opened ahead, before any request');
+    const s = await fetchStream(varsFor(port), { scheme: 'http', path: '/', connection }, undefined, 2);
+    assert.is(s.bursts, 2);
+    assert.is(log.length, 1, 'no second connection');
+    assert.is(log[0].requests, 1);
+  } finally {
+    connection.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test('a connection opened ahead that closed before its request: the request opens a new one; one never taken is closed', async () => {
+  const { server, port } = await streamServer(3, 15);
+  const log = connectionLog(server);
+  server.once('connection', (socket) => socket.destroy());
+  try {
+    const connection = new Preconnected(varsFor(port), 'http');
+    await settle();
+    const s = await fetchStream(varsFor(port), { scheme: 'http', path: '/', connection }, undefined, 2);
+    assert.is(s.status, 200);
+    assert.equal(log.map((c) => c.requests), [0, 1]);
+    const unused = new Preconnected(varsFor(port), 'http');
+    await settle();
+    assert.is(log[2].open, true);
+    unused.close();
+    await settle();
+    assert.is(log[2].open, false, 'closed by close()');
+    assert.is(log[2].requests, 0);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
 
 test.run();
