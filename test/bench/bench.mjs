@@ -11,6 +11,7 @@
 //   start-up   node alone; the CLI's --help (zx and node); the modules a run loads,
 //              from the CLI's bundle (dist/bundle) and unbundled (dist/lib)
 //   floor      one OpenSSH `ssh` that reads what converge's preflight reads
+//              (and 20 of them at once: what these CPUs allow for the 20-host targets)
 //   1 host     first converge (after reset.sh), no-op converge (with and
 //              without the verify stage), no-op --check
 //   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
@@ -176,6 +177,10 @@ function floorCommand() {
   return ['-F', join(LAB, 'client/ssh_config'), '-o', 'ControlMaster=no', 'lab', `sudo -n sh -c '${script}'`];
 }
 
+/** n copies of a command at once (each one's output dropped); fails if any fails. */
+const parallel = (n, cmd, args) =>
+  timed('bash', ['-c', `for i in $(seq ${n}); do "$@" >/dev/null & done; s=0; for p in $(jobs -p); do wait "$p" || s=1; done; exit $s`, 'parallel', cmd, ...args]).ms;
+
 const nodeImport = (spec) => ['--input-type=module', '-e', `await import(${JSON.stringify(spec)})`];
 
 // ---- measurements ---------------------------------------------------------------------
@@ -210,6 +215,13 @@ try {
       key: 'floorCurve',
       label: 'floor with the key exchange ssh2 uses (curve25519-sha256)',
       once: () => timed('ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floorCommand()]).ms,
+    },
+    // The lab's own bound on the 20-host targets: these 2 CPUs run the 20 sshds, sudos and nginx -T too.
+    {
+      key: 'floor20',
+      label: '20 floors at once (curve25519): 20 OpenSSH ssh reading the same files in parallel',
+      once: () => parallel(20, 'ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floorCommand()]),
+      hosts: 20,
     },
     { key: 'noop', label: 'no-op converge, 1 host', once: () => converge(['-i', LAB_INVENTORY], 'ok') },
     { key: 'noopNoVerify', label: 'no-op converge, 1 host, --skip-tags verify', once: () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok') },
@@ -262,6 +274,7 @@ row('floor: one OpenSSH ssh, same reads', ms(r.floor.median));
 row('  same, curve25519 key exchange (as ssh2)', ms(r.floorCurve.median));
 const noopTarget = 1.5 * r.floor.median + startup;
 const noopTargetCli = 1.5 * r.floor.median + startupCli;
+row('20 floors at once (curve25519), same machine', ms(r.floor20.median), `(lab bound: ${(r.floor20.median / r.floorCurve.median).toFixed(2)} x one)`);
 row('no-op converge, 1 host', ms(r.noop.median), `<= 1.5 x floor + node = ${ms(noopTarget)}`, r.noop.median <= noopTarget);
 row('  same, --skip-tags verify', ms(r.noopNoVerify.median), `<= ${ms(noopTarget)}`, r.noopNoVerify.median <= noopTarget);
 row('  same, counting the CLI start-up as start-up', ms(r.noopNoVerify.median), `<= 1.5 x floor + CLI --help = ${ms(noopTargetCli)}`, r.noopNoVerify.median <= noopTargetCli);
@@ -271,7 +284,7 @@ row('no-op --check, 1 host', ms(r.check.median));
 row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
-for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines']]) {
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, span(r[k].conns), '1', r[k].conns.every((c) => c === 1));
 }
 for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopNoVerify', 'no-op, no verify'], ['check', 'no-op --check'], ['noop20Machines', 'no-op, 20 machines']]) {
