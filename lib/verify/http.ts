@@ -69,11 +69,11 @@ export class Preconnected {
     return tlsConnect({ host, port: this.v.https_port, servername: this.v.domain, ca: this.ca });
   }
 
-  /** The connection opened ahead, once; after that, or if it has closed, a new one. */
+  /** The connection opened ahead, once; after that, or if it has closed (or is closing), a new one. */
   take(): Socket {
     const s = this.early;
     this.early = null;
-    return s && !s.destroyed ? s : this.open();
+    return s && !s.destroyed && s.writable ? s : this.open();
   }
 
   /** Closes the connection opened ahead if no request took it. */
@@ -89,9 +89,11 @@ function send(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
 }
 
 /**
- * nginx closed the connection before answering a GET: it closes its idle
+ * nginx closed the connection before answering: it closes its idle
  * connections when it reloads, kept-open ones and new ones whose request has
- * not arrived yet. Nothing was answered, so the request can be sent again.
+ * not arrived yet. Nothing was answered, so a GET can be sent again, and so
+ * can any request on a connection opened ahead (Preconnected): nginx closed
+ * it idle, before the request reached it.
  */
 class ClosedBeforeAnswer extends Error {
   constructor(readonly original: NodeJS.ErrnoException) {
@@ -99,17 +101,26 @@ class ClosedBeforeAnswer extends Error {
   }
 }
 
-/** One request; the body is read (capped). A GET that nginx closed unanswered (a reload) is sent once more. */
-export async function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
+function closedBeforeAnswer(err: NodeJS.ErrnoException, answered: boolean, spec: RequestSpec): boolean {
+  return !answered && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+}
+
+/** Sends once more, on a connection of its own, a request nginx closed unanswered; a second failure is Node's own error. */
+async function againIfClosed<T>(spec: RequestSpec, once: (spec: RequestSpec) => Promise<T>): Promise<T> {
   try {
-    return await fetchOnce(v, spec, ca);
+    return await once(spec);
   } catch (err) {
     if (!(err instanceof ClosedBeforeAnswer)) throw err;
   }
-  // On a connection of its own: another kept-open one could be closing too.
-  return fetchOnce(v, { ...spec, agent: undefined }, ca).catch((err) => {
+  // Not on another kept-open or early connection: it could be closing too.
+  return once({ ...spec, agent: undefined, connection: undefined }).catch((err) => {
     throw err instanceof ClosedBeforeAnswer ? err.original : err;
   });
+}
+
+/** One request; the body is read (capped). A GET that nginx closed unanswered (a reload) is sent once more. */
+export function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
+  return againIfClosed(spec, (s) => fetchOnce(v, s, ca));
 }
 
 function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
@@ -128,8 +139,8 @@ function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> 
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      const closed = !answered && (spec.method ?? 'GET') === 'GET' && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
-      reject(closed ? new ClosedBeforeAnswer(err) : err);
+      const again = (spec.method ?? 'GET') === 'GET' || spec.connection !== undefined;
+      reject(again && closedBeforeAnswer(err, answered, spec) ? new ClosedBeforeAnswer(err) : err);
     });
     req.end(spec.body);
   });
@@ -162,10 +173,17 @@ const BURST_GAP_MS = 5;
  * real model need not finish its answer (closing the request stops it).
  */
 export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAfter = Infinity): Promise<StreamTiming> {
+  return againIfClosed(spec, (s) => streamOnce(v, s, ca, stopAfter));
+}
+
+/** fetchStream's request; only one on a connection opened ahead may be sent again (a POST is not, otherwise). */
+function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = send(v, spec, ca);
+    let answered = false;
     req.on('response', (res) => {
+      answered = true;
       const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false, stopped: false };
       let lastBurstAt = -Infinity;
       const finish = () => resolve({ ...timing, endMs: Math.round(performance.now() - t0) });
@@ -190,7 +208,7 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`stream stalled for ${TIMEOUT_MS / 1000}s`)));
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => reject(spec.connection && closedBeforeAnswer(err, answered, spec) ? new ClosedBeforeAnswer(err) : err));
     req.end(spec.body);
   });
 }

@@ -1,12 +1,12 @@
-// fetchReply against a local HTTP server that, like nginx during a reload,
-// closes a kept-open connection without answering the request sent on it.
-// Loopback only.
+// fetchReply and fetchStream against a local HTTP server that, like nginx
+// during a reload, closes a kept-open (or opened-ahead) connection without
+// answering the request sent on it. Loopback only.
 import { Agent, createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseInventory } from '../../lib/inventory.js';
-import { fetchReply } from '../../lib/verify/http.js';
+import { fetchReply, fetchStream, Preconnected } from '../../lib/verify/http.js';
 
 /** Answers the first request of each connection; closes the connection on the second, unanswered. */
 async function closingServer(): Promise<{ server: Server; port: number; connections: () => number; requests: () => number }> {
@@ -80,6 +80,52 @@ test('a request other than GET is not sent again: the error is reported', async 
   } finally {
     agent.destroy();
     s.server.close();
+  }
+});
+
+/** Closes its first connection when a request arrives on it (nginx closing an idle connection as it reloads); streams on the others. */
+async function closesFirstServer(): Promise<{ server: Server; port: number; connections: () => number; requests: () => number }> {
+  let connections = 0;
+  let requests = 0;
+  const first = new WeakSet<Socket>();
+  const server = createServer((req, res) => {
+    requests++;
+    if (first.has(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
+    req.resume();
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: 1\n\n');
+    setTimeout(() => res.end('data: 2\n\ndata: [DONE]\n\n'), 20);
+  });
+  server.on('connection', (socket) => {
+    if (connections++ === 0) first.add(socket);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, connections: () => connections, requests: () => requests };
+}
+
+test('a streamed POST on a connection opened ahead, closed unanswered, is sent again on a new one; without one, it is not', async () => {
+  const s = await closesFirstServer();
+  const v = varsFor(s.port);
+  const connection = new Preconnected(v, 'http');
+  try {
+    const timing = await fetchStream(v, { scheme: 'http', method: 'POST', path: '/v1/chat/completions', body: '{}', connection });
+    assert.is(timing.status, 200);
+    assert.is(timing.done, true);
+    assert.equal([s.connections(), s.requests()], [2, 2], 'sent again, on a second connection');
+  } finally {
+    connection.close();
+    s.server.close();
+  }
+  const plain = await closesFirstServer();
+  try {
+    const err = await fetchStream(varsFor(plain.port), { scheme: 'http', method: 'POST', path: '/v1/chat/completions', body: '{}' }).then(() => null, (e: NodeJS.ErrnoException) => e);
+    assert.is(err?.code, 'ECONNRESET');
+    assert.is(plain.requests(), 1, 'sent once');
+  } finally {
+    plain.server.close();
   }
 });
 
