@@ -19,7 +19,7 @@ import { generateToken } from './secrets.js';
 import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
-import { EarlyProbes } from './verify/early.js';
+import { deferred, EarlyProbes, type Deferred } from './verify/early.js';
 import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
 
@@ -129,18 +129,23 @@ export class HostRun {
 
   async preflight(): Promise<void> {
     const v = this.vars;
+    // Only a run that may turn out to be a no-op, with the token known before the host is read.
+    // Their connections open while SSH logs in (this thread mostly waits for sshd then), but no
+    // request goes before the login: a host converge cannot log in to gets none carrying the token.
+    let login: Deferred | undefined;
+    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
+      login = deferred();
+      this.early = EarlyProbes.start(v, this.local.value, login.promise);
+    }
     try {
       this.remote = { host: this.host.name, transport: await this.opts.connect(this.host) };
     } catch (err) {
+      login?.reject(new Error('the SSH login failed: no probe is sent'));
+      await this.dropEarly();
       if (err instanceof ConnectionError) this.outcome.status = 'unreachable';
       throw err;
     }
-    // Only a run that may turn out to be a no-op, with the token known before the host is read.
-    // Not before the login: a host converge cannot log in to gets no request carrying the token,
-    // and the probes' TLS handshakes would slow the SSH handshake (one thread for both).
-    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
-      this.early = EarlyProbes.start(v, this.local.value);
-    }
+    login?.resolve();
     const apply = this.opts.mode === 'apply';
     // A restore changes files whatever it finds: lock before choosing the backup.
     if (apply && this.opts.restore) await this.lock();

@@ -37,6 +37,8 @@ export interface ProbeContext {
   challenge?: { name: string; content: string };
   /** Aborts every request still in flight (probes started early, then not needed). */
   signal?: AbortSignal;
+  /** No request goes before it resolves (early probes: the SSH login); the connections open meanwhile. */
+  ready?: Promise<void>;
 }
 
 type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail'>;
@@ -101,14 +103,34 @@ export function loadedModels(reply: Reply | null): string[] | null {
 const POOLED_CONNECTIONS = 2;
 
 export async function runProbes(ctx: ProbeContext): Promise<ProbeResult[]> {
-  const pool = new Agent({ keepAlive: true, maxSockets: POOLED_CONNECTIONS });
+  const pool = new OpenedAheadPool(ctx.vars, ctx.ca, POOLED_CONNECTIONS);
   // The streaming probe, the longest, opens its connection now, while it waits for /api/ps.
   const streamConnection = new Preconnected(ctx.vars, 'https', ctx.ca);
   try {
+    await ctx.ready;
     return await probeAll(ctx, pool, streamConnection);
   } finally {
     pool.destroy();
     streamConnection.close();
+  }
+}
+
+/** A pool of kept-open connections whose first ones are opened at once (see Preconnected), before any request. */
+class OpenedAheadPool extends Agent {
+  private readonly ahead: Preconnected[];
+
+  constructor(v: HostVars, ca: Buffer | undefined, size: number) {
+    super({ keepAlive: true, maxSockets: size });
+    this.ahead = Array.from({ length: size }, () => new Preconnected(v, 'https', ca));
+  }
+
+  override createConnection(...args: Parameters<Agent['createConnection']>): ReturnType<Agent['createConnection']> {
+    return this.ahead.shift()?.take() ?? super.createConnection(...args);
+  }
+
+  override destroy(): void {
+    super.destroy();
+    for (const c of this.ahead.splice(0)) c.close();
   }
 }
 
