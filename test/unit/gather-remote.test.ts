@@ -5,29 +5,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gather, parseDump, parsePaths } from '../../lib/gather.js';
 import { LocalTransport } from '../../lib/transport/local.js';
+import { BINARY, LINK_TARGET, longPaths, sampleTree } from './sample-tree.js';
 
 const root = mkdtempSync(join(tmpdir(), 'converge-gather-'));
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
 
 test('gather: file bytes (no final newline, binary), mode and owner; a link target without a newline; dir; absent; existence probes', async () => {
-  const file = join(root, 'maps.conf');
-  const bytes = Buffer.from([0x6d, 0x61, 0x70, 0x0a, 0x00, 0xff, 0x20, 0x7b]);
-  writeFileSync(file, bytes);
-  chmodSync(file, 0o640);
-  const link = join(root, 'site-link.conf');
-  symlinkSync('../sites-available/gw example.conf', link);
-  const dir = join(root, 'a-dir');
-  mkdirSync(dir, { mode: 0o750 });
-  chmodSync(dir, 0o750);
+  const { file, link, dir } = sampleTree(root, 0o640);
   const absent = join(root, 'absent.conf');
   const facts = await gather(await remote(), 'sh -c "exit 0"', [file, link, dir, absent], [file, absent]);
-  assert.equal(facts.files.get(file), { path: file, kind: 'file', mode: 0o640, owner: 'root', group: 'root', content: bytes });
-  assert.equal(facts.files.get(link)?.linkTo, '../sites-available/gw example.conf');
+  assert.equal(facts.files.get(file), { path: file, kind: 'file', mode: 0o640, owner: 'root', group: 'root', content: BINARY });
+  assert.equal(facts.files.get(link)?.linkTo, LINK_TARGET);
   assert.is(facts.files.get(link)?.kind, 'link');
   assert.equal(facts.files.get(dir), { path: dir, kind: 'dir', mode: 0o750, owner: 'root', group: 'root' });
   assert.equal(facts.files.get(absent), { path: absent, kind: 'absent' });
@@ -44,12 +37,7 @@ test("gather: nginx -T's output exactly (no final newline) and its exit code; a 
 });
 
 test('gather: a path and a link target longer than 100 bytes; a FIFO is "other", with its mode', async () => {
-  const deep = join(root, 'x'.repeat(70), 'y'.repeat(70));
-  mkdirSync(deep, { recursive: true });
-  const file = join(deep, 'gateway.example.test.conf');
-  writeFileSync(file, 'server {}\n');
-  const link = join(root, 'long-target');
-  symlinkSync(file, link);
+  const { file, link } = longPaths(root, 'server {}\n');
   const fifo = join(root, 'a-fifo');
   execFileSync('mkfifo', ['-m', '0600', fifo]);
   const facts = await gather(await remote(), 'sh -c "exit 0"', [fifo, file, link]);

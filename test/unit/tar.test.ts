@@ -4,40 +4,28 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, linkSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTar } from '../../lib/tar.js';
+import { BINARY, LINK_TARGET, longPaths, sampleTree } from './sample-tree.js';
 
 const root = mkdtempSync(join(tmpdir(), 'converge-tar-'));
 const tar = (...paths: string[]) => execFileSync('tar', ['-c', '-P', '--no-recursion', '--hard-dereference', '--format=gnu', '-b', '1', '-f', '-', '--', ...paths]);
 
 test('readTar: bytes, mode and owner of a file; a link target; a directory (named with a final slash); a FIFO', () => {
-  const file = join(root, 'maps.conf');
-  const bytes = Buffer.from([0x6d, 0x61, 0x70, 0x0a, 0x00, 0xff, 0x20, 0x7b]);
-  writeFileSync(file, bytes);
-  chmodSync(file, 0o4640);
-  const link = join(root, 'link.conf');
-  symlinkSync('../sites-available/gw example.conf', link);
-  const dir = join(root, 'dir');
-  mkdirSync(dir);
-  chmodSync(dir, 0o750);
+  const { file, link, dir } = sampleTree(root, 0o4640);
   const fifo = join(root, 'fifo');
   execFileSync('mkfifo', [fifo]);
   const [f, l, d, p] = readTar(tar(file, link, dir, fifo));
-  assert.equal(f, { name: file, kind: 'file', mode: 0o4640, owner: 'root', group: 'root', content: bytes });
-  assert.equal(l, { name: link, kind: 'link', mode: 0o777, owner: 'root', group: 'root', linkTo: '../sites-available/gw example.conf' });
+  assert.equal(f, { name: file, kind: 'file', mode: 0o4640, owner: 'root', group: 'root', content: BINARY });
+  assert.equal(l, { name: link, kind: 'link', mode: 0o777, owner: 'root', group: 'root', linkTo: LINK_TARGET });
   assert.equal(d, { name: `${dir}/`, kind: 'dir', mode: 0o750, owner: 'root', group: 'root' });
   assert.is(p.kind, 'other');
 });
 
 test('readTar: a name and a link target longer than 100 bytes (GNU long-name entries); hard links read as files', () => {
-  const deep = join(root, 'd'.repeat(60), 'e'.repeat(60));
-  mkdirSync(deep, { recursive: true });
-  const file = join(deep, 'gateway.example.test-nginx-reload');
-  writeFileSync(file, 'hook\n');
-  const link = join(root, 'long-link');
-  symlinkSync(file, link);
+  const { file, link } = longPaths(root, 'hook\n');
   const hard = join(root, 'hard');
   linkSync(file, hard);
   const entries = readTar(tar(file, link, hard));
