@@ -4,6 +4,7 @@
 import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
+import { deferred, type Deferred } from './deferred.js';
 import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { acquireLock, LOCK_HOLDER, LOCK_PATH, lockNote, releaseLock } from './lock.js';
 import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backups.js';
@@ -19,7 +20,7 @@ import { generateToken } from './secrets.js';
 import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
 import type { Transport } from './transport/types.js';
-import { deferred, EarlyProbes, type Deferred } from './verify/early.js';
+import { EarlyProbes } from './verify/early.js';
 import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
 

@@ -4,25 +4,11 @@
 // change (and no other run at work) reloads nothing, so what they saw is what
 // verify would see: its verify stage no longer waits for the probes after the
 // read. Any other run drops them and probes after its reload, as before.
+import { deferred } from '../deferred.js';
 import type { HostVars } from '../variables.js';
 import type { HeldChallenge } from './host.js';
 import { loadCa } from './index.js';
 import { newChallenge, runProbes, type ProbeResult } from './probes.js';
-
-/** A promise settled from outside. */
-export interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (err: Error) => void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  const d = {} as Deferred<T>;
-  d.promise = new Promise<T>((resolve, reject) => Object.assign(d, { resolve, reject }));
-  // Whoever awaits it handles a rejection; one nobody awaited must not crash the process.
-  d.promise.catch(() => undefined);
-  return d;
-}
 
 export class EarlyProbes {
   private readonly aborter = new AbortController();
