@@ -1,6 +1,6 @@
 // Reads the archive that lib/gather.ts's read script gets from GNU tar
 // (`--format=gnu`): one process for every managed file's bytes, mode, owner
-// and link target, where a stat and a base64 per file cost ~5x the CPU on the
+// and link target, where a stat and a base64 per file cost ~3x the CPU on the
 // host. Only what that command writes is accepted: regular files, symlinks,
 // directories, FIFOs and devices, and GNU's long-name and long-link entries.
 // (A tar library would bring a stream API and several packages to parse a

@@ -30,11 +30,16 @@ export interface RequestSpec {
 const TIMEOUT_MS = 10_000;
 const MAX_BODY = 64 * 1024;
 
+/** Where a request goes: verify_address when set (like curl --resolve), else the domain. */
+function endpoint(v: HostVars, scheme: 'http' | 'https'): { host: string; port: number } {
+  return { host: v.verify_address ?? v.domain, port: scheme === 'https' ? v.https_port : v.http_port };
+}
+
 function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
-  const port = spec.scheme === 'https' ? v.https_port : v.http_port;
+  const { host, port } = endpoint(v, spec.scheme);
   const standard = spec.scheme === 'https' ? 443 : 80;
   return {
-    host: v.verify_address ?? v.domain,
+    host,
     port,
     path: spec.path,
     method: spec.method ?? 'GET',
@@ -64,9 +69,8 @@ export class Preconnected {
   }
 
   private open(): Socket {
-    const host = this.v.verify_address ?? this.v.domain;
-    if (this.scheme === 'http') return netConnect({ host, port: this.v.http_port });
-    return tlsConnect({ host, port: this.v.https_port, servername: this.v.domain, ca: this.ca });
+    const to = endpoint(this.v, this.scheme);
+    return this.scheme === 'http' ? netConnect(to) : tlsConnect({ ...to, servername: this.v.domain, ca: this.ca });
   }
 
   /** The connection opened ahead, once; after that, or if it has closed (or is closing), a new one. */
@@ -101,8 +105,11 @@ class ClosedBeforeAnswer extends Error {
   }
 }
 
-function closedBeforeAnswer(err: NodeJS.ErrnoException, answered: boolean, spec: RequestSpec): boolean {
-  return !answered && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+/** The error a request that failed rejects with: ClosedBeforeAnswer when it may be sent again. */
+function failure(err: NodeJS.ErrnoException, answered: boolean, spec: RequestSpec): Error {
+  const resendable = (spec.method ?? 'GET') === 'GET' || spec.connection !== undefined;
+  const closed = !answered && !spec.signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+  return resendable && closed ? new ClosedBeforeAnswer(err) : err;
 }
 
 /** Sends once more, on a connection of its own, a request nginx closed unanswered; a second failure is Node's own error. */
@@ -138,10 +145,7 @@ function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> 
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      const again = (spec.method ?? 'GET') === 'GET' || spec.connection !== undefined;
-      reject(again && closedBeforeAnswer(err, answered, spec) ? new ClosedBeforeAnswer(err) : err);
-    });
+    req.on('error', (err: NodeJS.ErrnoException) => reject(failure(err, answered, spec)));
     req.end(spec.body);
   });
 }
@@ -176,7 +180,7 @@ export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAft
   return againIfClosed(spec, (s) => streamOnce(v, s, ca, stopAfter));
 }
 
-/** fetchStream's request; only one on a connection opened ahead may be sent again (a POST is not, otherwise). */
+/** fetchStream's request (the streaming probe's is a POST: sent again only on a connection opened ahead). */
 function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
@@ -208,7 +212,7 @@ function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stop
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`stream stalled for ${TIMEOUT_MS / 1000}s`)));
-    req.on('error', (err: NodeJS.ErrnoException) => reject(spec.connection && closedBeforeAnswer(err, answered, spec) ? new ClosedBeforeAnswer(err) : err));
+    req.on('error', (err: NodeJS.ErrnoException) => reject(failure(err, answered, spec)));
     req.end(spec.body);
   });
 }
