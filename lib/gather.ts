@@ -6,6 +6,7 @@ import { PreflightError } from './errors.js';
 import type { FileFacts } from './facts.js';
 import { sudoRun, type Remote } from './remote.js';
 import { readTar } from './tar.js';
+import type { DumpQuery } from './dumpcache.js';
 import type { ExecResult } from './transport/types.js';
 import { HeldChallenge, HeldCommand, PLACE_FILE, type ChallengeFile } from './verify/host.js';
 
@@ -14,8 +15,11 @@ export interface HostFacts {
   /** Paths only checked for existence (never read: e.g. private keys). */
   exists: Map<string, boolean>;
   nginxPresent: boolean;
-  /** `nginx -T`: exit code and output (it holds the token: never print it). */
-  dump: { code: number; text: string };
+  /** `nginx -T`: exit code and output (it holds the token: never print it); null when the stamp showed the cached one still holds. */
+  dump: { code: number; text: string } | null;
+  /** The stamp of the cached dump's files, and the host's clock when it dumped instead (see lib/dumpcache.ts). */
+  stamp: string;
+  clock: number | null;
   /** The read, held for the ACME probe file when one was asked for: place it or dismiss it. */
   challenge?: HeldChallenge;
 }
@@ -26,7 +30,7 @@ export interface HostFacts {
 // cost the host ~3x the CPU (measured with perf stat: ~13 ms against ~4).
 const READ_DONE = 'read done';
 const GATHER = `
-nginx_cmd=$1 nprobes=$2 cdir=$3 cname=$4 ccontent=$5; shift 5
+nginx_cmd=$1 nprobes=$2 cdir=$3 cname=$4 ccontent=$5 watch=$6 expect=$7; shift 7
 bin=\${nginx_cmd%% *}
 if command -v "$bin" >/dev/null 2>&1; then echo "nginx yes"; else echo "nginx no"; fi
 while [ "$nprobes" -gt 0 ]; do
@@ -50,10 +54,24 @@ if [ $# -gt 0 ]; then
   { tar -c -P --no-recursion --hard-dereference --format=gnu -b 1 -f - -- "$@"; printf '%s\\n' "$?"; } | base64 -w0
 fi
 echo
-# The dump, then a line with its exit code, in one base64 line.
+# The stamp of what the last dump loaded (newline-separated in $watch; see
+# lib/dumpcache.ts), then the dump and its exit code in one base64 line, or
+# "dump cached" when the stamp is the one converge expects.
 if command -v "$bin" >/dev/null 2>&1; then
-  printf 'dump '; { eval "$nginx_cmd -T" 2>&1; printf '\\n%s\\n' "$?"; } | base64 -w0; echo
+  stamp=
+  if [ -n "$watch" ]; then
+    stamp=$(IFS='
+'; set -f; stat -L --printf '%i:%s:%.9Y:%.9Z ' -- "$(command -v "$bin")" $watch 2>/dev/null; echo "$?")
+  fi
+  echo "stamp $stamp"
+  if [ -n "$expect" ] && [ "$stamp" = "$expect" ]; then
+    echo "dump cached"
+  else
+    [ -z "$watch" ] || echo "clock $(date +%s)"
+    printf 'dump '; { eval "$nginx_cmd -T" 2>&1; printf '\\n%s\\n' "$?"; } | base64 -w0; echo
+  fi
 else
+  echo "stamp "
   echo "dump "
 fi
 # Asked to hold for the ACME probe: the read is complete; the probe file is
@@ -101,8 +119,8 @@ export function parsePaths(paths: string[], kinds: string[], tarLine: string): M
  * the ACME probe file can be placed without a second privileged command (see
  * HeldChallenge): the caller must place or dismiss it.
  */
-export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile): Promise<HostFacts> {
-  const args = [nginxCommand, String(probes.length), challenge?.dir ?? '', challenge?.name ?? '', challenge?.content ?? '', ...probes, ...paths];
+export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile, cached: DumpQuery = { watch: [], expect: '' }): Promise<HostFacts> {
+  const args = [nginxCommand, String(probes.length), challenge?.dir ?? '', challenge?.name ?? '', challenge?.content ?? '', cached.watch.join('\n'), cached.expect, ...probes, ...paths];
   let res: ExecResult;
   let held: HeldChallenge | undefined;
   let cmd: HeldCommand | undefined;
@@ -130,7 +148,10 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
   };
   const lines = res.stdout.toString('utf8').split('\n');
   const tarAt = 1 + probes.length + paths.length;
-  if (res.code !== 0 || lines.length < tarAt + 2 || !lines[tarAt].startsWith('tar ')) throw await failed(`exit ${res.code}`);
+  // After the tar line: the stamp, the clock when the host dumped against a stamp, and the dump.
+  const clocked = lines[tarAt + 2]?.startsWith('clock ') ? 1 : 0;
+  const dumpLine = lines[tarAt + 2 + clocked] ?? '';
+  if (res.code !== 0 || !lines[tarAt]?.startsWith('tar ') || !lines[tarAt + 1]?.startsWith('stamp ') || !dumpLine.startsWith('dump ')) throw await failed(`exit ${res.code}`);
   let files: Map<string, FileFacts>;
   try {
     files = parsePaths(paths, lines.slice(1 + probes.length, tarAt), lines[tarAt].slice('tar '.length));
@@ -141,13 +162,15 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     files,
     exists: new Map(probes.map((p, i) => [p, lines[1 + i] === 'exists yes'])),
     nginxPresent: lines[0] === 'nginx yes',
-    dump: parseDump(lines[tarAt + 1].slice('dump '.length)),
+    stamp: lines[tarAt + 1].slice('stamp '.length),
+    clock: clocked ? Number(lines[tarAt + 2].slice('clock '.length)) : null,
+    dump: dumpLine === 'dump cached' && cached.expect !== '' ? null : parseDump(dumpLine.slice('dump '.length)),
     challenge: held,
   };
 }
 
 /** Removes comments; keeps line structure for messages. */
-function stripComments(conf: string): string {
+export function stripComments(conf: string): string {
   return conf.replace(/(^|[^\\$'"])#.*$/gm, '$1');
 }
 

@@ -10,6 +10,7 @@ import { acquireLock, LOCK_HOLDER, LOCK_PATH, lockNote, releaseLock } from './lo
 import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
+import { DumpCache, queryOf, settle } from './dumpcache.js';
 import { filesDefiningMapVar, gather, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
 import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
@@ -58,6 +59,8 @@ export interface RunOptions {
   connect: (host: HostConfig) => Promise<Transport>;
   /** The verify stage is selected (apply mode): its probes may start while the host is read (see lib/verify/early.ts). */
   probeEarly?: boolean;
+  /** What `nginx -T` found, kept while the host shows nothing it loaded changed; without it, every read dumps. */
+  dumpCache?: DumpCache | null;
   /** Extra checks on the same connection after preflight (check mode only); findings count as drift. */
   inspect?: (remote: Remote, host: HostConfig, facts: HostFacts) => Promise<Finding[]>;
 }
@@ -191,12 +194,18 @@ export class HostRun {
     const v = this.vars;
     const cert = certificatePaths(v);
     const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, LOCK_HOLDER, ...(this.restoring ?? []).map((s) => s.path)])];
-    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge);
+    // Inspection (drift) reads the whole dump: it always gets one.
+    const cache = this.opts.inspect ? null : (this.opts.dumpCache ?? null);
+    const key = cache ? DumpCache.key(this.host.name, this.r.transport.description, v.nginx_command) : '';
+    const entry = cache?.load(key) ?? null;
+    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge, queryOf(entry));
     // Kept at once: whatever fails next, close() dismisses it.
     if (this.facts.challenge) this.held = this.facts.challenge;
     checkHost(this.host.name, v, this.facts);
     this.chooseToken();
-    this.upgradeMapIn = this.facts.dump.code === 0 ? filesDefiningMapVar(this.facts.dump.text, 'connection_upgrade', mapsPath(v)) : [];
+    const dumped = settle(entry, this.facts, (text) => filesDefiningMapVar(text, 'connection_upgrade', ''));
+    cache?.update(key, dumped.next);
+    this.upgradeMapIn = dumped.mapVarFiles.filter((f) => f !== mapsPath(v));
     this.flags.websocketMap = this.upgradeMapIn.length === 0;
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));

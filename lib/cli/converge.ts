@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('tags', { alias: 't', type: 'string', describe: 'only these stages (a,b): preflight, tls, maps, vhost, enable, validate, reload, verify' })
     .option('skip-tags', { type: 'string', describe: 'all stages but these (a,b); stages others need are kept or the host is refused, and the recap says why' })
     .option('list-hosts', { type: 'boolean', default: false, describe: 'print the selected hosts and their effective variables (secrets redacted); connect to nothing' })
-    .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else bearer_token_file, else the one on the host, else a new one shown once.')
+    .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else bearer_token_file, else the one on the host, else a new one shown once.\nWhat nginx -T found on a host is kept in $CONVERGE_CACHE_DIR (default ~/.cache/converge) and reused while the host shows that nothing nginx loads has changed; CONVERGE_CACHE_DIR= (empty) turns that off.')
     .parseAsync();
 
   const mode = args.check ? 'check' : 'apply';
@@ -46,8 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     const connectNotes = new Map<string, string[]>();
     const onNote = (h: HostConfig) => (n: string) => connectNotes.set(h.name, [...(connectNotes.get(h.name) ?? []), n]);
     const { runPipeline } = await import('../pipeline.js');
+    const { DumpCache } = await import('../dumpcache.js');
     const result = await runPipeline(hosts, {
       mode,
+      dumpCache: DumpCache.fromEnv(process.env),
       rotateToken: args.rotateToken,
       lockTimeout: args.lockTimeout,
       command: ['converge', ...argv].join(' '),

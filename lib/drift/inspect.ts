@@ -194,10 +194,13 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   const v = host.vars;
   const findings: Finding[] = [];
   let files: string[] = [];
-  if (facts.dump.code === 0) {
-    files = configFiles(facts.dump.text);
+  // HostRun never gives inspection a cached dump: it needs the text.
+  const dump = facts.dump;
+  if (!dump) throw new Error('inspection needs the host read with its nginx -T dump');
+  if (dump.code === 0) {
+    files = configFiles(dump.text);
   } else {
-    const first = facts.dump.text.split('\n').find((l) => /\[(emerg|alert|crit)\]/.test(l)) ?? facts.dump.text.trim().split('\n')[0] ?? '';
+    const first = dump.text.split('\n').find((l) => /\[(emerg|alert|crit)\]/.test(l)) ?? dump.text.trim().split('\n')[0] ?? '';
     findings.push({ path: v.nginx_conf, reason: `\`${v.nginx_command} -T\` fails (${first.trim()}): the configuration on disk would not load — a reload or restart would fail; fix it before anything reloads nginx` });
   }
   const cert = certificatePaths(v);
@@ -205,7 +208,7 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   const certFiles = haveCert ? [cert.chain, cert.key] : [];
   // A dump that failed says nothing: nginx.conf itself usually holds the pid directive.
   const conf = facts.files.get(v.nginx_conf)?.content?.toString('utf8') ?? '';
-  const pid = (facts.dump.code === 0 ? pidDirective(facts.dump.text) : null) ?? pidDirective(conf);
+  const pid = (dump.code === 0 ? pidDirective(dump.text) : null) ?? pidDirective(conf);
   const res = await sudoRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles]);
   let answer: InspectFacts;
   try {

@@ -17,6 +17,8 @@ export const SITE = join(NGINX_DIR, `sites-available/${DOMAIN}.conf`);
 export const LINK = join(NGINX_DIR, `sites-enabled/${DOMAIN}.conf`);
 export const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
 export const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
+/** The test run's own dump cache (lib/dumpcache.ts), shared by its runs as a user's would be. */
+export const CACHE_DIR = mkdtempSync(join(tmpdir(), 'converge-test-cache-'));
 
 export interface RunResult {
   code: number;
@@ -27,7 +29,7 @@ export interface RunResult {
 /** Runs `zx tasks/<task>` (converge.mjs by default) as a user would, without a TTY. */
 export function converge(args: string[], env: Record<string, string | undefined> = {}, task = 'converge.mjs'): Promise<RunResult> {
   const zx = join(REPO, 'node_modules/.bin/zx');
-  const fullEnv: NodeJS.ProcessEnv = { ...process.env, IA_ENSO_OLLAMA_BEARER_TOKEN: undefined, CI: 'true', ...env };
+  const fullEnv: NodeJS.ProcessEnv = { ...process.env, IA_ENSO_OLLAMA_BEARER_TOKEN: undefined, CI: 'true', CONVERGE_CACHE_DIR: CACHE_DIR, ...env };
   for (const k of Object.keys(fullEnv)) if (fullEnv[k] === undefined) delete fullEnv[k];
   return new Promise((resolve) => {
     execFile(zx, [join(REPO, 'tasks', task), ...args], { env: fullEnv, cwd: REPO, timeout: 120_000 }, (err, stdout, stderr) => {

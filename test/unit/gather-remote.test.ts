@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gather, parseDump, parsePaths } from '../../lib/gather.js';
@@ -56,6 +56,37 @@ test("parsePaths: a path tar did not read as the kind the shell saw, or tar's fa
   assert.throws(() => parsePaths([file, '/b'], ['file', 'file'], b64(Buffer.concat([archive, Buffer.from('0\n')]))), /did not read \/b/);
   assert.throws(() => parsePaths([file], ['file'], b64(Buffer.concat([archive, Buffer.from('1\n')]))), /tar exited 1/);
   assert.equal([...parsePaths(['/a'], ['absent'], '')], [['/a', { path: '/a', kind: 'absent' }]]);
+});
+
+test('gather: the stamp of the watched paths; the expected stamp spares the dump; an edit that keeps size and mtime, or a new file in a watched directory, does not', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-stamp-'));
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, 'http { a; }\n');
+  const old = new Date('2020-01-01T00:00:00Z');
+  utimesSync(conf, old, old);
+  const nginx = `sh -c 'printf "# configuration file ${conf}:\\n"; cat ${conf}' nginx`;
+  const query = { watch: [dir, conf], expect: '' };
+  const first = await gather(await remote(), nginx, [], [], undefined, query);
+  assert.match(first.stamp, /^(\d+:\d+:\d+\.\d{9}:\d+\.\d{9} ){3}0$/, 'the binary and both paths, then stat\'s exit code');
+  assert.ok(first.clock !== null && Math.abs(first.clock - Date.now() / 1000) < 60);
+  assert.equal(first.dump, { code: 0, text: `# configuration file ${conf}:\nhttp { a; }\n` });
+  const again = await gather(await remote(), nginx, [], [], undefined, { ...query, expect: first.stamp });
+  assert.is(again.dump, null, 'the stamp matched: no dump');
+  assert.is(again.stamp, first.stamp);
+  assert.is(again.clock, null);
+  // Same size, mtime put back: only the ctime tells.
+  writeFileSync(conf, 'http { b; }\n');
+  utimesSync(conf, old, old);
+  const edited = await gather(await remote(), nginx, [], [], undefined, { ...query, expect: first.stamp });
+  assert.is.not(edited.stamp, first.stamp);
+  assert.equal(edited.dump, { code: 0, text: `# configuration file ${conf}:\nhttp { b; }\n` });
+  writeFileSync(join(dir, 'new.conf'), '');
+  const added = await gather(await remote(), nginx, [], [], undefined, { ...query, expect: edited.stamp });
+  assert.ok(added.dump, 'a new file in a watched directory');
+  // A watched path that is gone: stat fails, its exit code is in the stamp, and nginx -T runs.
+  const gone = await gather(await remote(), nginx, [], [], undefined, { watch: [join(dir, 'gone.conf')], expect: added.stamp });
+  assert.match(gone.stamp, / 1$/);
+  assert.ok(gone.dump);
 });
 
 test('parseDump: strips exactly the code line it added; a cut payload reads as no dump', () => {
