@@ -10,10 +10,13 @@
 // What is measured (median of the runs):
 //   start-up   node alone; the CLI's --help (zx and node); the modules a run loads,
 //              from the CLI's bundle (dist/bundle) and unbundled (dist/lib)
-//   floor      one OpenSSH `ssh` that reads what converge's preflight reads
-//              (and 20 of them at once: what these CPUs allow for the 20-host targets)
-//   1 host     first converge (after reset.sh), no-op converge (with and
-//              without the verify stage), no-op --check
+//   floor      one OpenSSH `ssh` that does on the host what a no-op's read does:
+//              the managed files, and the stamp of what nginx loads (or nginx -T
+//              itself); and 20 at once: what these CPUs allow for the 20-host targets
+//   cache      the no-op runs reuse nginx -T's findings (lib/dumpcache.ts), warmed
+//              before the rounds; "without the dump cache" rows dump every time
+//   1 host     no-op converge (with and without the verify stage), no-op --check,
+//              and, in rounds of their own after the others, first converge (after reset.sh)
 //   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
 //              and no-op converge (a no-op takes no host lock); and a no-op
 //              converge of 20 "machines": 20 sshds on 127.0.0.2-21, each in its
@@ -27,6 +30,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { SETTLE_S, watchList } from '../../dist/lib/dumpcache.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
@@ -37,7 +41,10 @@ const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
 const ZX = join(REPO, 'node_modules/.bin/zx');
 const CLI = join(REPO, 'tasks/converge.mjs');
 const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
-const ENV = { ...process.env, CI: 'true', IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
+// A cache of its own, warmed before the rounds (see warmDumpCache): a no-op in steady state.
+const CACHE_DIR = mkdtempSync(join(tmpdir(), 'converge-bench-cache-'));
+const ENV = { ...process.env, CI: 'true', IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, CONVERGE_CACHE_DIR: CACHE_DIR };
+const NO_CACHE = { ...ENV, CONVERGE_CACHE_DIR: '' };
 delete ENV.SSH_AUTH_SOCK;
 
 // ---- helpers -----------------------------------------------------------------------
@@ -103,8 +110,8 @@ function measureAll(specs) {
   return results;
 }
 
-function converge(args, expect) {
-  const r = timed(ZX, [CLI, ...args, '--json'], { okCodes: [0, 1, 2] });
+function converge(args, expect, env = ENV) {
+  const r = timed(ZX, [CLI, ...args, '--json'], { env, okCodes: [0, 1, 2] });
   const report = JSON.parse(r.stdout);
   const statuses = report.hosts.map((h) => h.status);
   if (!statuses.every((s) => s === expect)) {
@@ -163,8 +170,12 @@ async function machines(n) {
   return { inventory, logs, stop };
 }
 
-/** What preflight reads, the way one OpenSSH ssh would: the floor of a no-op run. */
-function floorCommand() {
+/**
+ * What a no-op's read does on the host, the way one OpenSSH ssh would: the
+ * managed files, the certificate check, and the stamp of what nginx loads
+ * (`nginx -T` itself with `dump`: a read that the dump cache cannot spare).
+ */
+function floorCommand({ dump = false } = {}) {
   const inv = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
   const d = 'gateway.converge.test';
   const files = [
@@ -173,13 +184,33 @@ function floorCommand() {
     `${inv.nginx_sites_available}/${d}.conf`,
     inv.nginx_conf,
   ];
-  const script = `cat ${files.join(' ')} 2>/dev/null; readlink ${inv.nginx_sites_enabled}/${d}.conf; test -e ${inv.letsencrypt_dir}/live/${d}/fullchain.pem; ${inv.nginx_command} -T >/dev/null 2>&1`;
+  const dumpOrStamp = dump ? `${inv.nginx_command} -T >/dev/null 2>&1` : `stat -L --printf "%i:%s:%.9Y:%.9Z " $(command -v nginx) ${labWatch().join(' ')} >/dev/null`;
+  const script = `cat ${files.join(' ')} 2>/dev/null; readlink ${inv.nginx_sites_enabled}/${d}.conf; test -e ${inv.letsencrypt_dir}/live/${d}/fullchain.pem; ${dumpOrStamp}`;
   return ['-F', join(LAB, 'client/ssh_config'), '-o', 'ControlMaster=no', 'lab', `sudo -n sh -c '${script}'`];
 }
 
 /** n copies of a command at once (each one's output dropped); fails if any fails. */
 const parallel = (n, cmd, args) =>
   timed('bash', ['-c', `for i in $(seq ${n}); do "$@" >/dev/null & done; s=0; for p in $(jobs -p); do wait "$p" || s=1; done; exit $s`, 'parallel', cmd, ...args]).ms;
+
+/** The paths whose stamp stands for the lab's nginx -T (as lib/dumpcache.ts derives them). */
+function labWatch() {
+  const inv = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+  const dump = execFileSync('sh', ['-c', `${inv.nginx_command} -T 2>/dev/null`], { encoding: 'utf8' });
+  return watchList(dump);
+}
+
+/**
+ * A converged lab whose files are older than the cache's settle time, and
+ * each inventory read twice: the first read learns what nginx loads, the
+ * second stamps it. The no-op runs measured then reuse the dump, as a no-op
+ * in steady state does (a run after a change dumps again: see noopNoCache).
+ */
+async function warmDumpCache(inventories) {
+  converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok');
+  await new Promise((done) => setTimeout(done, (SETTLE_S + 0.5) * 1000));
+  for (const inv of inventories) for (let i = 0; i < 2; i++) converge(['-i', inv, '--check', '--forks', '20'], 'ok');
+}
 
 const nodeImport = (spec) => ['--input-type=module', '-e', `await import(${JSON.stringify(spec)})`];
 
@@ -192,9 +223,8 @@ const importAll = (files) => timed('node', ['--input-type=module', '-e', files.m
 const m20 = await machines(20);
 let results;
 try {
+  await warmDumpCache([LAB_INVENTORY, fleet20, m20.inventory]);
   results = measureAll([
-    // First: it reloads nginx, whose old workers are gone by the time the no-op runs come.
-    { key: 'first', label: 'first converge, 1 host (after reset.sh)', once: () => converge(['-i', LAB_INVENTORY], 'changed'), before: reset },
     { key: 'node', label: 'node start-up (node -e "")', once: () => timed('node', ['-e', '']).ms },
     { key: 'helpZx', label: 'CLI start-up: zx tasks/converge.mjs --help', once: () => timed(ZX, [CLI, '--help']).ms },
     { key: 'helpNode', label: 'CLI start-up without zx: node tasks/converge.mjs --help', once: () => timed('node', [CLI, '--help']).ms },
@@ -209,7 +239,8 @@ try {
       label: 'the same modules unbundled (dist/lib)',
       once: () => importAll(['cli/converge.js', 'pipeline.js', 'transport/ssh.js'].map((f) => join(REPO, 'dist/lib', f))),
     },
-    { key: 'floor', label: 'floor: one OpenSSH ssh reading the same files (sudo, nginx -T)', once: () => timed('ssh', floorCommand()).ms },
+    { key: 'floor', label: 'floor: one OpenSSH ssh reading the same files (sudo, the stamp of what nginx loads)', once: () => timed('ssh', floorCommand()).ms },
+    { key: 'floorDump', label: 'floor with nginx -T instead of the stamp', once: () => timed('ssh', floorCommand({ dump: true })).ms },
     // OpenSSH 9's default key exchange (sntrup761x25519) costs more CPU than ssh2's curve25519.
     {
       key: 'floorCurve',
@@ -224,9 +255,16 @@ try {
       hosts: 20,
     },
     { key: 'noop', label: 'no-op converge, 1 host', once: () => converge(['-i', LAB_INVENTORY], 'ok') },
+    { key: 'noopNoCache', label: 'no-op converge, 1 host, without the dump cache (CONVERGE_CACHE_DIR=)', once: () => converge(['-i', LAB_INVENTORY], 'ok', NO_CACHE) },
     { key: 'noopNoVerify', label: 'no-op converge, 1 host, --skip-tags verify', once: () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok') },
     { key: 'check', label: 'no-op --check, 1 host', once: () => converge(['-i', LAB_INVENTORY, '--check'], 'ok') },
     { key: 'check20', label: 'no-op --check, 20 hosts, --forks 20', once: () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok'), hosts: 20 },
+    {
+      key: 'check20NoCache',
+      label: 'no-op --check, 20 hosts, --forks 20, without the dump cache',
+      once: () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok', NO_CACHE),
+      hosts: 20,
+    },
     {
       key: 'noop20NoVerify',
       label: 'no-op converge, 20 hosts, --forks 20, --skip-tags verify',
@@ -241,6 +279,9 @@ try {
       logs: m20.logs,
     },
   ]);
+  // Last, in rounds of their own: each resets the lab, which a no-op round
+  // must not see (its files would be new, and every read would dump again).
+  Object.assign(results, measureAll([{ key: 'first', label: 'first converge, 1 host (after reset.sh)', once: () => converge(['-i', LAB_INVENTORY], 'changed'), before: reset }]));
 } finally {
   m20.stop();
 }
@@ -272,6 +313,7 @@ row('  the same modules unbundled (dist/lib), over node', ms(r.runModulesUnbundl
 row('--list-hosts, 20 hosts', ms(r.listHosts.median));
 row('floor: one OpenSSH ssh, same reads', ms(r.floor.median));
 row('  same, curve25519 key exchange (as ssh2)', ms(r.floorCurve.median));
+row('  same, with nginx -T instead of the stamp', ms(r.floorDump.median));
 const noopTarget = 1.5 * r.floor.median + startup;
 const noopTargetCli = 1.5 * r.floor.median + startupCli;
 row('20 floors at once (curve25519), same machine', ms(r.floor20.median), `(lab bound: ${(r.floor20.median / r.floorCurve.median).toFixed(2)} x one)`);
@@ -279,9 +321,11 @@ row('no-op converge, 1 host', ms(r.noop.median), `<= 1.5 x floor + node = ${ms(n
 row('  same, --skip-tags verify', ms(r.noopNoVerify.median), `<= ${ms(noopTarget)}`, r.noopNoVerify.median <= noopTarget);
 row('  same, counting the CLI start-up as start-up', ms(r.noopNoVerify.median), `<= 1.5 x floor + CLI --help = ${ms(noopTargetCli)}`, r.noopNoVerify.median <= noopTargetCli);
 row('  the verify stage (difference)', ms(r.noop.median - r.noopNoVerify.median));
+row('  same, without the dump cache (every read runs nginx -T)', ms(r.noopNoCache.median));
 row('first converge, 1 host', ms(r.first.median));
 row('no-op --check, 1 host', ms(r.check.median));
 row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
+row('  same, without the dump cache', ms(r.check20NoCache.median), `(${(r.check20NoCache.median / r.check.median).toFixed(2)} x 1 host)`);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
 for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
@@ -308,8 +352,9 @@ const out = [
   '',
   'Notes: the 20 inventory entries are the same lab machine (a no-op takes no host',
   'lock, so they run in parallel); the 20 machines are sshds on 127.0.0.2-21, each',
-  'with a private /run/lock. The floor runs one OpenSSH ssh doing preflight\'s reads',
-  '(files, nginx -T) through sudo.',
+  'with a private /run/lock. The floor runs one OpenSSH ssh doing a no-op read\'s',
+  'work through sudo (files, and the stamp of what nginx loads). The no-op runs',
+  'reuse nginx -T\'s findings from a cache warmed before the rounds.',
   '',
   ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
 ];
