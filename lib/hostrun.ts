@@ -207,9 +207,28 @@ export class HostRun {
     cache?.update(key, dumped.next);
     this.upgradeMapIn = dumped.mapVarFiles.filter((f) => f !== mapsPath(v));
     this.flags.websocketMap = this.upgradeMapIn.length === 0;
+    if (this.facts.dump && this.facts.dump.code !== 0) this.adaptToFailedDump(this.facts.dump.text);
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
     if (this.needsCertificate) this.plan.changes.unshift(certificateChange(v));
+  }
+
+  /**
+   * `nginx -T` fails on the host as it is. When nginx names the maps file with
+   * an error a fallback answers (a map loaded before it since the last run),
+   * the plan takes that fallback, so the run repairs what it manages instead of
+   * calling a host that would not reload "unchanged". Anything else is the
+   * host's other files: a warning, since any reload would fail.
+   */
+  private adaptToFailedDump(output: string): void {
+    const maps = mapsPath(this.vars);
+    // Under the lock the host is read again: the same failure then finds its flag already off.
+    const fallback = output.includes(maps) ? FALLBACKS.find((f) => f.error.test(output)) : undefined;
+    const note = fallback
+      ? `\`${this.vars.nginx_command} -T\` fails on the host because of ${maps}: ${fallback.note}`
+      : `warning: \`${this.vars.nginx_command} -T\` fails on the host (${nginxErrorLines(output).split('\n')[0]}): the configuration on disk would not load, and any reload would fail`;
+    if (fallback) this.flags[fallback.flag] = false;
+    if (!this.outcome.notes.includes(note)) this.outcome.notes.push(note);
   }
 
   private chooseToken(): void {
