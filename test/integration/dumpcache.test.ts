@@ -5,11 +5,11 @@
 // command that logs its arguments before running the lab's nginx.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SETTLE_S } from '../../lib/dumpcache.js';
-import { converge, labInventory, MAPS, NGINX_DIR, resetLab, TOKEN } from './lab.js';
+import { converge, labInventory, MAPS, NGINX_DIR, resetLab, TOKEN, WEBSOCKET_MAP, withConfD } from './lab.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 const CONF = join(NGINX_DIR, 'nginx.conf');
@@ -58,17 +58,13 @@ test('a new file in an include directory is read at once: its $connection_upgrad
   await warm();
   const before = dumps();
   // Loaded after the maps file: one loaded before it would also make its map_hash_bucket_size a duplicate.
-  const other = join(NGINX_DIR, 'conf.d/zz-websocket.conf');
-  writeFileSync(other, "map $http_upgrade $connection_upgrade {\n    default upgrade;\n    '' close;\n}\n");
-  try {
+  await withConfD('zz-websocket.conf', WEBSOCKET_MAP, async () => {
     const check = await converge(['-i', inventory, '--check'], ENV);
     assert.is(check.code, 2, check.stdout);
     assert.match(check.stdout, /already defined in .*zz-websocket\.conf/);
     assert.ok(dumps() > before);
     assert.match(readFileSync(MAPS, 'utf8'), /\$connection_upgrade/, 'check mode changed nothing');
-  } finally {
-    rmSync(other);
-  }
+  });
 });
 
 test('an edit of a loaded file that keeps its size and mtime still makes the next read dump (its ctime moved)', async () => {

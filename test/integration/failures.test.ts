@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compare, converge, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, NGINX_DIR, resetLab, snapshot, TOKEN, workerPids } from './lab.js';
+import { compare, converge, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, NGINX_DIR, resetLab, snapshot, TOKEN, WEBSOCKET_MAP, withConfD, workerPids } from './lab.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 // A corrupt certificate: the rendered vhost is fine, nginx -t is not.
@@ -87,50 +87,48 @@ test('nginx.conf without the conf.d include: clear error naming the file and lin
 test('another file defines $connection_upgrade first: the maps file adapts, the gate works, the next run is a no-op', async () => {
   resetLab();
   // Loaded before ours: its map also fixes map_hash_bucket_size, so ours must do without it.
-  const other = join(NGINX_DIR, 'conf.d/00-websocket.conf');
-  writeFileSync(other, "map $http_upgrade $connection_upgrade {\n    default upgrade;\n    '' close;\n}\n");
-  const run = await converge(['-i', LAB_INVENTORY], ENV);
-  assert.is(run.code, 0, run.stdout);
-  assert.match(run.stdout, /already defined in .*00-websocket\.conf/);
-  assert.match(run.stdout, /already sets map_hash_bucket_size: retried without it/);
-  assert.match(run.stdout, /retried with an anchored regex key/);
-  const maps = readFileSync(MAPS, 'utf8');
-  assert.not.match(maps, /\$connection_upgrade/);
-  assert.not.match(maps, /map_hash_bucket_size/);
-  assert.match(maps, /"~\^Bearer lab-token-0123456789abcdef0123456789abcdef\$" 1;/);
-  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
-  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}x` })).status, 401, 'the regex is anchored');
-  const before = snapshot();
-  const pids = workerPids();
-  const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
-  assert.is(again.code, 0, again.stderr);
-  assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok');
-  assert.equal(compare(before, snapshot()), [], 'the fallback is found again without writing');
-  assert.is(workerPids(), pids);
-  rmSync(other);
+  await withConfD('00-websocket.conf', WEBSOCKET_MAP, async () => {
+    const run = await converge(['-i', LAB_INVENTORY], ENV);
+    assert.is(run.code, 0, run.stdout);
+    assert.match(run.stdout, /already defined in .*00-websocket\.conf/);
+    assert.match(run.stdout, /already sets map_hash_bucket_size: retried without it/);
+    assert.match(run.stdout, /retried with an anchored regex key/);
+    const maps = readFileSync(MAPS, 'utf8');
+    assert.not.match(maps, /\$connection_upgrade/);
+    assert.not.match(maps, /map_hash_bucket_size/);
+    assert.match(maps, /"~\^Bearer lab-token-0123456789abcdef0123456789abcdef\$" 1;/);
+    assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+    assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}x` })).status, 401, 'the regex is anchored');
+    const before = snapshot();
+    const pids = workerPids();
+    const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+    assert.is(again.code, 0, again.stderr);
+    assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok');
+    assert.equal(compare(before, snapshot()), [], 'the fallback is found again without writing');
+    assert.is(workerPids(), pids);
+  });
   resetLab();
 });
 
 test('a map file added before ours on a converged host breaks nginx -T there: --check plans the repair, converge makes it and then stays a no-op', async () => {
   resetLab();
   assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
-  const other = join(NGINX_DIR, 'conf.d/00-websocket.conf');
-  writeFileSync(other, "map $http_upgrade $connection_upgrade {\n    default upgrade;\n    '' close;\n}\n");
   try {
-    const nginxT = () => execFileSync('sh', ['-c', `nginx -c ${join(NGINX_DIR, 'nginx.conf')} -t 2>&1; echo "exit $?"`], { encoding: 'utf8' });
-    assert.match(nginxT(), /"map_hash_bucket_size" directive is duplicate[\s\S]*exit 1/, 'the host as the new file left it does not load');
-    const check = await converge(['-i', LAB_INVENTORY, '--check'], ENV);
-    assert.is(check.code, 2, check.stdout);
-    assert.match(check.stdout, /-T` fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
-    assert.not.match(check.stdout, /warning: .* -T` fails/);
-    // The failed dump could not tell that the new file also defines $connection_upgrade: a second run learns it.
-    for (let i = 0; i < 2; i++) assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
-    assert.match(nginxT(), /test is successful[\s\S]*exit 0/);
-    const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
-    assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
-    assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+    await withConfD('00-websocket.conf', WEBSOCKET_MAP, async () => {
+      const nginxT = () => execFileSync('sh', ['-c', `nginx -c ${join(NGINX_DIR, 'nginx.conf')} -t 2>&1; echo "exit $?"`], { encoding: 'utf8' });
+      assert.match(nginxT(), /"map_hash_bucket_size" directive is duplicate[\s\S]*exit 1/, 'the host as the new file left it does not load');
+      const check = await converge(['-i', LAB_INVENTORY, '--check'], ENV);
+      assert.is(check.code, 2, check.stdout);
+      assert.match(check.stdout, /-T` fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
+      assert.not.match(check.stdout, /warning: .* -T` fails/);
+      // The failed dump could not tell that the new file also defines $connection_upgrade: a second run learns it.
+      for (let i = 0; i < 2; i++) assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
+      assert.match(nginxT(), /test is successful[\s\S]*exit 0/);
+      const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+      assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
+      assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+    });
   } finally {
-    rmSync(other);
     resetLab();
   }
 });
@@ -138,16 +136,15 @@ test('a map file added before ours on a converged host breaks nginx -T there: --
 test('another loaded file that does not parse: a no-op says so in a warning and changes nothing', async () => {
   resetLab();
   assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
-  const broken = join(NGINX_DIR, 'conf.d/zz-broken.conf');
-  writeFileSync(broken, 'map $http_x $y {\n');
   try {
-    const before = snapshot();
-    const run = await converge(['-i', LAB_INVENTORY], ENV);
-    assert.is(run.code, 0, run.stdout);
-    assert.match(run.stdout, /warning: `nginx -c \S+ -T` fails on the host \(.*zz-broken\.conf.*\): the configuration on disk would not load/);
-    assert.equal(compare(before, snapshot()), []);
+    await withConfD('zz-broken.conf', 'map $http_x $y {\n', async () => {
+      const before = snapshot();
+      const run = await converge(['-i', LAB_INVENTORY], ENV);
+      assert.is(run.code, 0, run.stdout);
+      assert.match(run.stdout, /warning: `nginx -c \S+ -T` fails on the host \(.*zz-broken\.conf.*\): the configuration on disk would not load/);
+      assert.equal(compare(before, snapshot()), []);
+    });
   } finally {
-    rmSync(broken);
     resetLab();
   }
 });

@@ -2,7 +2,7 @@
 // run the real CLI, snapshot the lab's nginx tree, read nginx's worker PIDs.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,20 @@ export function converge(args: string[], env: Record<string, string | undefined>
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A websocket map as another site on the proxy would define it. */
+export const WEBSOCKET_MAP = "map $http_upgrade $connection_upgrade {\n    default upgrade;\n    '' close;\n}\n";
+
+/** Runs `body` with an extra file `name` in the lab's conf.d, removed afterwards whatever happens. */
+export async function withConfD(name: string, text: string, body: () => Promise<void>): Promise<void> {
+  const file = join(NGINX_DIR, 'conf.d', name);
+  writeFileSync(file, text);
+  try {
+    await body();
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 export function resetLab(): void {
