@@ -90,6 +90,8 @@ export class HostRun {
   private needsCertificate = false;
   /** Other files that already define $connection_upgrade (the maps file then leaves it out). */
   private upgradeMapIn: string[] = [];
+  /** The host's nginx -T failed: which files define $connection_upgrade is learnt from the candidate's. */
+  private upgradeMapUnknown = false;
   private journal: Journal;
   private baseline: TestResult | null = null;
   private scratch: TestResult | null = null;
@@ -172,7 +174,7 @@ export class HostRun {
     }
     if (this.early && this.held && !this.locked && !this.changed) this.early.keep(this.held);
     else await this.dropEarly();
-    if (!this.flags.websocketMap) this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
+    if (!this.flags.websocketMap) this.noteUpgradeMap();
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
     if (this.opts.mode === 'check' && this.facts!.exists.get(LOCK_PATH)) this.outcome.notes.push(lockNote(this.facts!.files.get(LOCK_HOLDER)?.content));
     this.outcome.changes = this.plan!.changes;
@@ -207,7 +209,8 @@ export class HostRun {
     cache?.update(key, dumped.next);
     this.upgradeMapIn = dumped.mapVarFiles.filter((f) => f !== mapsPath(v));
     this.flags.websocketMap = this.upgradeMapIn.length === 0;
-    if (this.facts.dump && this.facts.dump.code !== 0) this.adaptToFailedDump(this.facts.dump.text);
+    this.upgradeMapUnknown = Boolean(this.facts.dump && this.facts.dump.code !== 0);
+    if (this.upgradeMapUnknown) this.adaptToFailedDump(this.facts.dump!.text);
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
     if (this.needsCertificate) this.plan.changes.unshift(certificateChange(v));
@@ -331,7 +334,20 @@ export class HostRun {
   private async preValidate(): Promise<void> {
     const nginxChanges = () => this.plan!.changes.filter((c) => !c.spec.outsideNginx);
     const standIn = this.needsCertificate ? certificatePaths(this.vars) : null;
-    this.scratch = await this.settle(() => scratchTest(this.r, this.vars, nginxChanges(), standIn), false);
+    const test = (dump = false) => scratchTest(this.r, this.vars, nginxChanges(), standIn, dump);
+    this.scratch = await this.settle(() => test(this.upgradeMapUnknown), false);
+    // A map file loaded before ours broke the host's own dump (the repair adaptToFailedDump
+    // planned): the candidate's dump shows whether that file defines $connection_upgrade too,
+    // so this run leaves ours out at once rather than the next one.
+    if (this.scratch?.ok && this.scratch.dump !== undefined && this.flags.websocketMap) {
+      this.upgradeMapIn = filesDefiningMapVar(this.scratch.dump, 'connection_upgrade', mapsPath(this.vars));
+      if (this.upgradeMapIn.length > 0) {
+        this.flags.websocketMap = false;
+        this.noteUpgradeMap();
+        await this.replanMaps(false);
+        this.scratch = await this.settle(() => test(), false);
+      }
+    }
     if (this.scratch === null) {
       this.outcome.notes.push(`candidate not tested on a scratch copy: a managed path is outside ${posix.dirname(this.vars.nginx_conf)} (or no openssl for a stand-in certificate)`);
     } else if (!this.scratch.ok) {
@@ -342,6 +358,10 @@ export class HostRun {
         hint: "fix the host variables, the templates or the host's other nginx files; the live configuration was not touched",
       });
     }
+  }
+
+  private noteUpgradeMap(): void {
+    this.outcome.notes.push(`$connection_upgrade is already defined in ${this.upgradeMapIn.join(', ')}: the maps file leaves it out`);
   }
 
   /** Runs `test`, and on a known failure retries with the next FALLBACKS flag off. */

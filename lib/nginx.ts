@@ -12,6 +12,8 @@ export interface TestResult {
   ok: boolean;
   /** nginx's output (may quote config lines: redact before showing). */
   output: string;
+  /** A scratch test asked for the dump: what `nginx -T` printed, its paths those of the live tree (holds the token: never print it). */
+  dump?: string;
 }
 
 export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestResult> {
@@ -61,10 +63,11 @@ const SCRATCH_TEST = readFileSync(projectPath('lib/remote-scripts/scratch-test.s
  * Tests the candidate config without touching the live tree: a root-only copy
  * of nginx's directory gets the planned files, `nginx -t -c` runs on it, and
  * the copy is removed. Null when a managed path lies outside that directory.
+ * With `dump`, `nginx -T` runs instead and the result carries its dump.
  */
-export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], standIn: { chain: string; key: string } | null): Promise<TestResult | null> {
+export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], standIn: { chain: string; key: string } | null, dump = false): Promise<TestResult | null> {
   const live = posix.dirname(vars.nginx_conf);
-  const args: string[] = [vars.nginx_command, live, posix.basename(vars.nginx_conf), standIn?.chain ?? '', standIn?.key ?? ''];
+  const args: string[] = [vars.nginx_command, live, posix.basename(vars.nginx_conf), standIn?.chain ?? '', standIn?.key ?? '', dump ? 'dump' : ''];
   const chunks: Buffer[] = [];
   for (const c of changes) {
     const rel = posix.relative(live, c.path);
@@ -82,7 +85,19 @@ export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], 
   if (res.code >= 90 && res.code <= 92) {
     throw new RemoteCommandError('could not prepare the scratch copy for nginx -t', { host: r.host, where: live, detail: res.stderr, hint: 'check free space in /tmp on the host' });
   }
-  return { ok: res.code === 0, output: res.stdout.toString('utf8') + res.stderr };
+  const stdout = res.stdout.toString('utf8');
+  if (!dump) return { ok: res.code === 0, output: stdout + res.stderr };
+  const m = /^scratch (.*)\n/.exec(stdout);
+  return { ok: res.code === 0, output: res.stderr, dump: m ? liveSections(stdout.slice(m[0].length), m[1], live) : '' };
+}
+
+/** The dump's "# configuration file <path>:" lines name the scratch copy: name the live tree instead. */
+export function liveSections(dump: string, scratch: string, live: string): string {
+  const from = `# configuration file ${scratch}/`;
+  return dump
+    .split('\n')
+    .map((l) => (l.startsWith(from) ? `# configuration file ${live}/${l.slice(from.length)}` : l))
+    .join('\n');
 }
 
 export { nginxErrorLines };

@@ -1,11 +1,12 @@
 # Runs `nginx -t` on a private copy of nginx's config directory holding the
 # candidate files, then removes the copy. Runs as root via sudo -n sh -c.
 # $1 nginx command, $2 live config dir, $3 nginx.conf name, $4 and $5 the
-# certificate and key to stand in for (empty: none); then per change:
-# kind (file|link), path relative to the config dir, link target, byte length.
-# File contents arrive on stdin, concatenated in that order.
-nginx_cmd=$1 live=$2 conf=$3 chain=$4 key=$5
-shift 5
+# certificate and key to stand in for (empty: none), $6 "dump" for nginx -T
+# (stdout: a line "scratch <dir>", then the dump; nginx's messages on stderr);
+# then per change: kind (file|link), path relative to the config dir, link
+# target, byte length. File contents arrive on stdin, concatenated in that order.
+nginx_cmd=$1 live=$2 conf=$3 chain=$4 key=$5 dump=$6
+shift 6
 scratch=$(mktemp -d /tmp/converge-check.XXXXXX) || exit 90
 trap 'rm -rf -- "$scratch"' EXIT
 cp -a -- "$live/." "$scratch/" || exit 91
@@ -56,4 +57,9 @@ if grep -rqF -- "$live/" "$scratch"; then
   echo "the scratch copy still refers to $live" >&2
   exit 92
 fi
-eval "$nginx_cmd -t -c \"\$scratch/\$conf\"" 2>&1
+if [ "$dump" = dump ]; then
+  echo "scratch $scratch"
+  eval "$nginx_cmd -T -c \"\$scratch/\$conf\""
+else
+  eval "$nginx_cmd -t -c \"\$scratch/\$conf\"" 2>&1
+fi

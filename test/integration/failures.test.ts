@@ -110,7 +110,7 @@ test('another file defines $connection_upgrade first: the maps file adapts, the 
   resetLab();
 });
 
-test('a map file added before ours on a converged host breaks nginx -T there: --check plans the repair, converge makes it and then stays a no-op', async () => {
+test('a map file added before ours on a converged host breaks nginx -T there: --check plans the repair, one converge makes it, the next is a no-op', async () => {
   resetLab();
   assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
   try {
@@ -121,12 +121,38 @@ test('a map file added before ours on a converged host breaks nginx -T there: --
       assert.is(check.code, 2, check.stdout);
       assert.match(check.stdout, /-T` fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
       assert.not.match(check.stdout, /warning: .* -T` fails/);
-      // The failed dump could not tell that the new file also defines $connection_upgrade: a second run learns it.
-      for (let i = 0; i < 2; i++) assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
+      // The host's failed dump cannot show that the new file defines $connection_upgrade too: the candidate's can.
+      assert.match(check.stdout, new RegExp(`\\$connection_upgrade is already defined in ${NGINX_DIR}/conf\\.d/00-websocket\\.conf: the maps file leaves it out`));
+      const run = await converge(['-i', LAB_INVENTORY], ENV);
+      assert.is(run.code, 0, run.stdout);
       assert.match(nginxT(), /test is successful[\s\S]*exit 0/);
+      const maps = readFileSync(MAPS, 'utf8');
+      assert.not.match(maps, /\$connection_upgrade/);
+      assert.not.match(maps, /map_hash_bucket_size/);
       const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
       assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
       assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+    });
+  } finally {
+    resetLab();
+  }
+});
+
+test('a map file added before ours that does not define $connection_upgrade: the repair keeps our websocket map', async () => {
+  resetLab();
+  assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
+  try {
+    // Any map before ours makes its map_hash_bucket_size a duplicate; this one defines another variable.
+    await withConfD('00-other-map.conf', 'map $http_x_other $converge_other {\n    default 0;\n}\n', async () => {
+      const run = await converge(['-i', LAB_INVENTORY], ENV);
+      assert.is(run.code, 0, run.stdout);
+      assert.match(run.stdout, /fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
+      assert.not.match(run.stdout, /already defined in/, 'the candidate defines $connection_upgrade only in the maps file itself');
+      const maps = readFileSync(MAPS, 'utf8');
+      assert.match(maps, /map \$http_upgrade \$connection_upgrade/);
+      assert.not.match(maps, /map_hash_bucket_size/);
+      const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+      assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
     });
   } finally {
     resetLab();
