@@ -4,10 +4,11 @@
 // passphrases (from an environment variable) and the agent only.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type ClientChannel, type ConnectConfig } from 'ssh2';
+import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type ClientChannel, type ConnectConfig, type ParsedKey } from 'ssh2';
 import { ConnectionError, InputError } from '../errors.js';
 import { blobType, fingerprint, hostKeyAlgorithms, keysFor, knownHostsLine, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
 import { parseJump, type HostVars } from '../variables.js';
+import { decodedOnce } from './signer.js';
 import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
 
 // ssh2 is CommonJS: only its default export is reliable under ESM.
@@ -48,6 +49,23 @@ interface AuthPlan {
   skipped: string[];
 }
 
+type Loaded = { key: Buffer; parsed: ReturnType<typeof utils.parseKey> };
+const loadedKeys = new Map<string, Loaded>();
+
+/** A key file is read and decoded once per run, however many hosts use it. */
+function loadKey(keyFile: string, passphrase: string | undefined): Loaded {
+  const id = `${keyFile}\0${passphrase ?? ''}`;
+  let loaded = loadedKeys.get(id);
+  if (!loaded) {
+    const key = readFileSync(keyFile);
+    const parsed = utils.parseKey(key, passphrase);
+    // One key signs with a KeyObject decoded once; a file of several goes to ssh2 as it is.
+    loaded = { key, parsed: parsed instanceof Error || Array.isArray(parsed) ? parsed : decodedOnce(parsed) };
+    loadedKeys.set(id, loaded);
+  }
+  return loaded;
+}
+
 /**
  * What to offer, in order: the key file (decrypted with the passphrase from
  * ssh_key_passphrase_env when set), then the agent. Anything unusable is
@@ -58,17 +76,8 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
   const skipped: string[] = [];
   const agent = env.SSH_AUTH_SOCK || undefined;
   const keyFile = vars.ssh_key;
-  let key: Buffer | null = null;
-  if (existsSync(keyFile)) {
-    try {
-      key = readFileSync(keyFile);
-    } catch (err) {
-      throw new InputError(`cannot read the SSH key: ${(err as Error).message}`, { host, where: keyFile, hint: 'fix ssh_key or the file permissions' });
-    }
-  } else {
-    skipped.push(`key ${keyFile} (no such file)`);
-  }
-  if (key) {
+  if (!existsSync(keyFile)) skipped.push(`key ${keyFile} (no such file)`);
+  else {
     let passphrase: string | undefined;
     const passEnv = vars.ssh_key_passphrase_env;
     if (passEnv) {
@@ -81,7 +90,12 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
         });
       }
     }
-    const parsed = utils.parseKey(key, passphrase);
+    let parsed: Loaded['parsed'];
+    try {
+      parsed = loadKey(keyFile, passphrase).parsed;
+    } catch (err) {
+      throw new InputError(`cannot read the SSH key: ${(err as Error).message}`, { host, where: keyFile, hint: 'fix ssh_key or the file permissions' });
+    }
     const problem = parsed instanceof Error ? parsed.message : Array.isArray(parsed) ? null : parsed.isPrivateKey() ? null : 'this is a public key';
     if (problem && /no passphrase given/i.test(problem)) {
       const why = 'protected by a passphrase, and ssh_key_passphrase_env is not set';
@@ -103,8 +117,8 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
         hint: 'point ssh_key at an OpenSSH or PEM private key (not the .pub file)',
       });
     } else {
-      const k = key;
-      methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key: k, passphrase }) });
+      const key = Array.isArray(parsed) ? loadKey(keyFile, passphrase).key : (parsed as ParsedKey);
+      methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key, passphrase }) });
     }
   }
   if (agent) {
