@@ -231,6 +231,8 @@ export class HostRun {
       ? `\`${this.vars.nginx_command} -T\` fails on the host because of ${maps}: ${fallback.note}`
       : `warning: \`${this.vars.nginx_command} -T\` fails on the host (${nginxErrorLines(output).split('\n')[0]}): the configuration on disk would not load, and any reload would fail`;
     if (fallback) this.flags[fallback.flag] = false;
+    // A drift check reports the failure as a finding of its own (lib/drift/inspect.ts).
+    if (!fallback && this.opts.inspect) return;
     if (!this.outcome.notes.includes(note)) this.outcome.notes.push(note);
   }
 

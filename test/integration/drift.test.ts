@@ -45,6 +45,7 @@ interface HostReport {
   status: string;
   drift: Entry[];
   error?: string;
+  notes: string[];
   remediation?: { status: string; repaired: string[]; found: Entry[] };
 }
 
@@ -204,6 +205,7 @@ test('a certificate expiring within cert_warn_days: exit 2 on the certificate; 0
     assert.equal(only(gone.host()), [`create ${le}/live/${DOMAIN}`, `none ${NGINX_CONF}`]);
     assert.match(gone.host().drift[0].reasons[0], /^no certificate for gateway\.converge\.test: obtain one with certbot/);
     assert.match(gone.host().drift[1].reasons[0], /-T` fails \(.*cannot load certificate .*fullchain\.pem.*\): the configuration on disk would not load/);
+    assert.not.ok(gone.host().notes.some((n) => /-T` fails/.test(n)), 'said once, as a finding, not again in a note');
   } finally {
     resetLab(); // nginx must stop using the temporary certificate before it goes
     rmSync(le, { recursive: true, force: true });
