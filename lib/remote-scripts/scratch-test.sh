@@ -1,4 +1,4 @@
-# Runs `nginx -t` on a private copy of nginx's config directory holding the
+# Runs `nginx -t` (or `-T`) on a private copy of nginx's config directory holding the
 # candidate files, then removes the copy. Runs as root via sudo -n sh -c.
 # $1 nginx command, $2 live config dir, $3 nginx.conf name, $4 and $5 the
 # certificate and key to stand in for (empty: none), $6 "dump" for nginx -T
