@@ -14,6 +14,7 @@ import {
   BASTION_LOG,
   CLOSED_PORT,
   childrenOf,
+  CLIENT,
   connections,
   convergeWithin,
   watcher,
@@ -247,6 +248,18 @@ test('a passphrase-protected key: refused before connecting without ssh_key_pass
   assert.is(run.code, 0, run.stdout + run.stderr);
   assert.is(logins(logins0.since()), 1);
   for (const r of [without, unset, wrong, run]) assert.not.ok((r.stdout + r.stderr).includes(passphrase), 'the passphrase is never printed');
+});
+
+test('RSA and ECDSA keys log in too (ssh2 signs rsa-sha2-* with the digest it names)', async () => {
+  for (const type of ['rsa', 'ecdsa']) {
+    const key = join(CLIENT, `id_${type}`);
+    const sshd = mark(SSHD_LOG);
+    const run = await converge(['-i', labHost({ ssh_key: key }), ...FAST], ENV);
+    assert.is(run.code, 0, run.stdout + run.stderr);
+    const lines = sshd.since();
+    assert.is(logins(lines), 1);
+    assert.ok(lines.some((l) => /Accepted publickey/.test(l) && l.includes(fingerprintOf(`${key}.pub`))), `authenticated with the ${type} key`);
+  }
 });
 
 test('no key file: the SSH agent is used (a real ssh-agent holding the passphrase-protected key)', async () => {

@@ -63,12 +63,16 @@ if [[ ! -f $LAB/client/id_ed25519_pass || ! -s $LAB/client/id_ed25519_pass.passp
   ssh-keygen -q -t ed25519 -N "$(<"$LAB/client/id_ed25519_pass.passphrase")" -C converge-lab-client-passphrase \
     -f "$LAB/client/id_ed25519_pass"
 fi
-chown root:root "$LAB"/client/id_ed25519*
-chmod 0600 "$LAB/client/id_ed25519" "$LAB/client/id_ed25519_pass" "$LAB/client/id_ed25519_pass.passphrase"
+# Keys of the other types converge signs with (a login test for each).
+for t in rsa ecdsa; do
+  [[ -f $LAB/client/id_$t ]] || ssh-keygen -q -t "$t" -N '' -C "converge-lab-client-$t" -f "$LAB/client/id_$t"
+done
+chown root:root "$LAB"/client/id_*
+chmod 0600 "$LAB/client/id_ed25519" "$LAB/client/id_ed25519_pass" "$LAB/client/id_ed25519_pass.passphrase" "$LAB/client/id_rsa" "$LAB/client/id_ecdsa"
 # StrictModes: home, ~/.ssh and authorized_keys must not be group/world writable.
 install -d -m 0700 -o "$LAB_USER" -g "$LAB_USER" "$LAB_HOME/.ssh"
 chmod go-w "$LAB_HOME"
-cat "$LAB/client/id_ed25519.pub" "$LAB/client/id_ed25519_pass.pub" |
+cat "$LAB/client/id_ed25519.pub" "$LAB/client/id_ed25519_pass.pub" "$LAB/client/id_rsa.pub" "$LAB/client/id_ecdsa.pub" |
   write_if_changed "$LAB_HOME/.ssh/authorized_keys" 0600 >/dev/null
 chown "$LAB_USER:$LAB_USER" "$LAB_HOME/.ssh/authorized_keys"
 
