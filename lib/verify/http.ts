@@ -11,6 +11,8 @@ export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
   body: string;
+  /** How long the request waited for a connection (one of spec.agent's, all busy) before it went. */
+  queuedMs: number;
 }
 
 export interface RequestSpec {
@@ -133,6 +135,9 @@ export function fetchReply(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise
 function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = send(v, spec, ca);
+    const created = performance.now();
+    let queuedMs = 0;
+    req.once('socket', () => (queuedMs = performance.now() - created));
     let answered = false;
     req.on('response', (res) => {
       answered = true;
@@ -141,7 +146,7 @@ function fetchOnce(v: HostVars, spec: RequestSpec, ca?: Buffer): Promise<Reply> 
       res.on('data', (d: string) => {
         if (body.length < MAX_BODY) body += d;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, queuedMs }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000}s`)));

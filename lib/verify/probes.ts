@@ -22,6 +22,7 @@ export interface ProbeResult {
   detail?: string;
   /** A transport error (refused, TLS, timeout), with Node's error code. */
   error?: string;
+  /** The probe's own time: a wait for one of the pooled connections is not counted. */
   ms: number;
 }
 
@@ -43,14 +44,21 @@ export interface ProbeContext {
 
 type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail'>;
 
-async function timed(id: ProbeId, name: string, expected: string, run: () => Promise<Outcome>): Promise<ProbeResult> {
+/** How long a probe's requests waited for one of the pooled connections (see runProbes). */
+interface Queued {
+  ms: number;
+}
+
+async function timed(id: ProbeId, name: string, expected: string, run: (queued: Queued) => Promise<Outcome>): Promise<ProbeResult> {
   const t0 = performance.now();
+  const queued: Queued = { ms: 0 };
+  const ms = () => Math.max(0, Math.round(performance.now() - t0 - queued.ms));
   try {
-    const r = await run();
-    return { id, name, expected, ...r, ms: Math.round(performance.now() - t0) };
+    const r = await run(queued);
+    return { id, name, expected, ...r, ms: ms() };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return { id, name, expected, ok: false, status: null, error: e.code ? `${e.code}: ${e.message}` : e.message, ms: Math.round(performance.now() - t0) };
+    return { id, name, expected, ok: false, status: null, error: e.code ? `${e.code}: ${e.message}` : e.message, ms: ms() };
   }
 }
 
@@ -136,16 +144,20 @@ class OpenedAheadPool extends Agent {
 
 async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Preconnected): Promise<ProbeResult[]> {
   const { vars: v, token, ca, signal } = ctx;
-  const https = (path: string, headers: Record<string, string> = {}) => fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca);
+  const https = async (queued: Queued | null, path: string, headers: Record<string, string> = {}) => {
+    const r = await fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca);
+    if (queued) queued.ms += r.queuedMs;
+    return r;
+  };
   const wrong = randomBytes(32).toString('hex');
 
   // The streaming probe uses a model Ollama already has loaded: loading one
   // (a cold start) can take minutes and evict the model clients are using.
   // /api/ps goes first: the streaming probe, the longest, waits for it.
-  const loaded = https('/ollama/api/ps', bearer(token)).then(loadedModels, () => null);
+  const loaded = https(null, '/ollama/api/ps', bearer(token)).then(loadedModels, () => null);
   let listed: string | undefined;
-  const models = timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async () => {
-    const r = await https('/ollama/v1/models', bearer(token));
+  const models = timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async (queued) => {
+    const r = await https(queued, '/ollama/v1/models', bearer(token));
     if (r.status === 200 && jsonList(r, 'data')) listed = JSON.parse(r.body).data[0]?.id;
     return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
   });
@@ -174,25 +186,25 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
 
   return Promise.all([
     models,
-    timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async () => {
-      const r = await https('/ollama/v1/models');
+    timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async (queued) => {
+      const r = await https(queued, '/ollama/v1/models');
       return { ok: r.status === 401, status: r.status };
     }),
-    timed('gate-wrong-token', 'GET /ollama/v1/models with a wrong token', '401', async () => {
-      const r = await https('/ollama/v1/models', bearer(wrong));
+    timed('gate-wrong-token', 'GET /ollama/v1/models with a wrong token', '401', async (queued) => {
+      const r = await https(queued, '/ollama/v1/models', bearer(wrong));
       return { ok: r.status === 401, status: r.status };
     }),
-    timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async () => {
-      const r = await https('/ollama/api/tags', bearer(token));
+    timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async (queued) => {
+      const r = await https(queued, '/ollama/api/tags', bearer(token));
       return { ok: r.status === 200 && jsonList(r, 'models'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
     }),
     stream,
-    timed('anythingllm', 'GET /anythingllm/', '200', async () => {
-      const r = await https('/anythingllm/');
+    timed('anythingllm', 'GET /anythingllm/', '200', async (queued) => {
+      const r = await https(queued, '/anythingllm/');
       return { ok: r.status === 200, status: r.status };
     }),
-    timed('anythingllm-redirect', 'GET /anythingllm', '301 -> /anythingllm/', async () => {
-      const r = await https('/anythingllm');
+    timed('anythingllm-redirect', 'GET /anythingllm', '301 -> /anythingllm/', async (queued) => {
+      const r = await https(queued, '/anythingllm');
       const to = String(r.headers.location ?? '');
       return { ok: r.status === 301 && /\/anythingllm\/$/.test(to), status: r.status, detail: to ? `Location: ${to}` : undefined };
     }),
@@ -208,8 +220,8 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
     acmeProbe(ctx),
     publicDnsProbe(v),
     ...(ctx.retiredToken
-      ? [timed('gate-retired-token', 'GET /ollama/v1/models with the replaced token', '401', async () => {
-          const r = await https('/ollama/v1/models', bearer(ctx.retiredToken!));
+      ? [timed('gate-retired-token', 'GET /ollama/v1/models with the replaced token', '401', async (queued) => {
+          const r = await https(queued, '/ollama/v1/models', bearer(ctx.retiredToken!));
           return { ok: r.status === 401, status: r.status };
         })]
       : []),

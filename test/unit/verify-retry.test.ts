@@ -129,4 +129,31 @@ test('a streamed POST on a connection opened ahead, closed unanswered, is sent a
   }
 });
 
+test('a request that waits for the pooled connection says how long: the probes do not count that wait as theirs', async () => {
+  // The first request is held until the test lets it go; the second needs its connection.
+  let release: () => void = () => undefined;
+  const server = createServer((req, res) => {
+    req.resume();
+    if (req.url === '/held') release = () => res.end('held');
+    else res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const v = varsFor((server.address() as AddressInfo).port);
+    const held = fetchReply(v, { scheme: 'http', path: '/held', agent });
+    const queued = fetchReply(v, { scheme: 'http', path: '/after', agent });
+    const HOLD_MS = 400;
+    await new Promise((r) => setTimeout(r, HOLD_MS));
+    release();
+    const [first, second] = await Promise.all([held, queued]);
+    assert.is(second.body, 'ok');
+    assert.ok(first.queuedMs < HOLD_MS / 2, `the first had the connection at once (${first.queuedMs} ms)`);
+    assert.ok(second.queuedMs >= HOLD_MS - 50, `the second waited for it (${second.queuedMs} ms)`);
+  } finally {
+    agent.destroy();
+    server.close();
+  }
+});
+
 test.run();

@@ -79,7 +79,7 @@ test('diagnose: statuses map to the troubleshooting table', () => {
   assert.match(diagnose(p('acme-webroot', false, 404), V).cause, /renewals will fail/);
 });
 
-const reply = (status: number, body: string) => ({ status, headers: {}, body });
+const reply = (status: number, body: string) => ({ status, headers: {}, body, queuedMs: 0 });
 
 test('loadedModels: the names Ollama lists as loaded; [] when none is; null when /api/ps says nothing usable', () => {
   assert.equal(loadedModels(reply(200, '{"models":[{"name":"a:latest","model":"a:latest"},{"name":"b"}]}')), ['a:latest', 'b']);
