@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, posix } from 'node:path';
-import { stripComments } from './gather.js';
+import { dumpSections, stripComments } from './gather.js';
 
 const VERSION = 1;
 /** Seconds a change must be older than the stamp for the stamp to vouch for the dump. */
@@ -54,15 +54,14 @@ export function queryOf(entry: DumpCacheEntry | null): DumpQuery {
  * vouch for it (a glob in a directory name, a path with a newline).
  */
 export function watchList(dump: string): string[] | null {
-  const sections = dump.split(/^# configuration file /m).slice(1);
+  const sections = dumpSections(dump);
   if (sections.length === 0) return null;
-  const files = sections.map((s) => s.slice(0, s.indexOf('\n')).replace(/:$/, ''));
   // nginx resolves a relative include against the main file's directory.
-  const prefix = posix.dirname(files[0]);
+  const prefix = posix.dirname(sections[0].file);
   const watch = new Set<string>();
-  for (const f of files) watch.add(f).add(posix.dirname(f));
+  for (const { file } of sections) watch.add(file).add(posix.dirname(file));
   for (const section of sections) {
-    const body = stripComments(section.slice(section.indexOf('\n') + 1));
+    const body = stripComments(section.body);
     for (const m of body.matchAll(/(?:^|[\s;{}])include\s+(?:"([^"]*)"|'([^']*)'|([^\s;]+))\s*;/g)) {
       const pattern = posix.resolve(prefix, m[1] ?? m[2] ?? m[3]);
       if (!/[*?[]/.test(pattern)) continue; // a plain include is one of the loaded files

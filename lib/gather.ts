@@ -211,14 +211,21 @@ export function httpIncludes(conf: string, confPath: string, file: string): bool
   return false;
 }
 
+/** An `nginx -T` dump, file by file: each "# configuration file <path>:" header and the text after it. */
+export function dumpSections(dump: string): { file: string; body: string }[] {
+  return dump
+    .split(/^# configuration file /m)
+    .slice(1)
+    .map((section) => {
+      const nl = section.indexOf('\n');
+      return { file: section.slice(0, nl).replace(/:$/, ''), body: section.slice(nl + 1) };
+    });
+}
+
 /** Files other than `except`, in an `nginx -T` dump, that define a variable with `map`. */
 export function filesDefiningMapVar(dump: string, variable: string, except: string): string[] {
-  const found: string[] = [];
-  for (const section of dump.split(/^# configuration file /m).slice(1)) {
-    const nl = section.indexOf('\n');
-    const file = section.slice(0, nl).replace(/:$/, '');
-    const re = new RegExp(`(^|[\\s;}])map\\s+\\S+\\s+\\$${variable}\\b`);
-    if (file !== except && re.test(stripComments(section.slice(nl + 1)))) found.push(file);
-  }
-  return found;
+  const re = new RegExp(`(^|[\\s;}])map\\s+\\S+\\s+\\$${variable}\\b`);
+  return dumpSections(dump)
+    .filter(({ file, body }) => file !== except && re.test(stripComments(body)))
+    .map(({ file }) => file);
 }
