@@ -90,8 +90,6 @@ export class HostRun {
   private needsCertificate = false;
   /** Other files that already define $connection_upgrade (the maps file then leaves it out). */
   private upgradeMapIn: string[] = [];
-  /** The host's nginx -T failed: which files define $connection_upgrade is learnt from the candidate's. */
-  private upgradeMapUnknown = false;
   private journal: Journal;
   private baseline: TestResult | null = null;
   private scratch: TestResult | null = null;
@@ -209,7 +207,6 @@ export class HostRun {
     cache?.update(key, dumped.next);
     this.upgradeMapIn = dumped.mapVarFiles.filter((f) => f !== mapsPath(v));
     this.flags.websocketMap = this.upgradeMapIn.length === 0;
-    this.upgradeMapUnknown = Boolean(this.facts.dump && this.facts.dump.code !== 0);
     if (this.upgradeMapUnknown) this.adaptToFailedDump(this.facts.dump!.text);
     this.plan = makePlan(this.host.name, this.desired(), this.facts.files);
     this.needsCertificate = !this.restoring && !(this.facts.exists.get(cert.chain) && this.facts.exists.get(cert.key));
@@ -360,6 +357,11 @@ export class HostRun {
         hint: "fix the host variables, the templates or the host's other nginx files; the live configuration was not touched",
       });
     }
+  }
+
+  /** The host's nginx -T failed: which files define $connection_upgrade is learnt from the candidate's. */
+  private get upgradeMapUnknown(): boolean {
+    return Boolean(this.facts?.dump && this.facts.dump.code !== 0);
   }
 
   private noteUpgradeMap(): void {
