@@ -90,12 +90,13 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
         });
       }
     }
-    let parsed: Loaded['parsed'];
+    let loaded: Loaded;
     try {
-      parsed = loadKey(keyFile, passphrase).parsed;
+      loaded = loadKey(keyFile, passphrase);
     } catch (err) {
       throw new InputError(`cannot read the SSH key: ${(err as Error).message}`, { host, where: keyFile, hint: 'fix ssh_key or the file permissions' });
     }
+    const parsed = loaded.parsed;
     const problem = parsed instanceof Error ? parsed.message : Array.isArray(parsed) ? null : parsed.isPrivateKey() ? null : 'this is a public key';
     if (problem && /no passphrase given/i.test(problem)) {
       const why = 'protected by a passphrase, and ssh_key_passphrase_env is not set';
@@ -117,7 +118,7 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
         hint: 'point ssh_key at an OpenSSH or PEM private key (not the .pub file)',
       });
     } else {
-      const key = Array.isArray(parsed) ? loadKey(keyFile, passphrase).key : (parsed as ParsedKey);
+      const key = Array.isArray(parsed) ? loaded.key : (parsed as ParsedKey);
       methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key, passphrase }) });
     }
   }
