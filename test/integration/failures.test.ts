@@ -110,69 +110,62 @@ test('another file defines $connection_upgrade first: the maps file adapts, the 
   resetLab();
 });
 
-test('a map file added before ours on a converged host breaks nginx -T there: --check plans the repair, one converge makes it, the next is a no-op', async () => {
+/** A converged lab that then gets an extra conf.d file; the lab is reset afterwards whatever happens. */
+async function onConvergedLabWith(name: string, text: string, body: () => Promise<void>): Promise<void> {
   resetLab();
   assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
   try {
-    await withConfD('00-websocket.conf', WEBSOCKET_MAP, async () => {
-      const nginxT = () => execFileSync('sh', ['-c', `nginx -c ${join(NGINX_DIR, 'nginx.conf')} -t 2>&1; echo "exit $?"`], { encoding: 'utf8' });
-      assert.match(nginxT(), /"map_hash_bucket_size" directive is duplicate[\s\S]*exit 1/, 'the host as the new file left it does not load');
-      const check = await converge(['-i', LAB_INVENTORY, '--check'], ENV);
-      assert.is(check.code, 2, check.stdout);
-      assert.match(check.stdout, /-T` fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
-      assert.not.match(check.stdout, /warning: .* -T` fails/);
-      // The host's failed dump cannot show that the new file defines $connection_upgrade too: the candidate's can.
-      assert.match(check.stdout, new RegExp(`\\$connection_upgrade is already defined in ${NGINX_DIR}/conf\\.d/00-websocket\\.conf: the maps file leaves it out`));
-      const run = await converge(['-i', LAB_INVENTORY], ENV);
-      assert.is(run.code, 0, run.stdout);
-      assert.match(nginxT(), /test is successful[\s\S]*exit 0/);
-      const maps = readFileSync(MAPS, 'utf8');
-      assert.not.match(maps, /\$connection_upgrade/);
-      assert.not.match(maps, /map_hash_bucket_size/);
-      const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
-      assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
-      assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
-    });
+    await withConfD(name, text, body);
   } finally {
     resetLab();
   }
+}
+
+test('a map file added before ours on a converged host breaks nginx -T there: --check plans the repair, one converge makes it, the next is a no-op', async () => {
+  await onConvergedLabWith('00-websocket.conf', WEBSOCKET_MAP, async () => {
+    const nginxT = () => execFileSync('sh', ['-c', `nginx -c ${join(NGINX_DIR, 'nginx.conf')} -t 2>&1; echo "exit $?"`], { encoding: 'utf8' });
+    assert.match(nginxT(), /"map_hash_bucket_size" directive is duplicate[\s\S]*exit 1/, 'the host as the new file left it does not load');
+    const check = await converge(['-i', LAB_INVENTORY, '--check'], ENV);
+    assert.is(check.code, 2, check.stdout);
+    assert.match(check.stdout, /-T` fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
+    assert.not.match(check.stdout, /warning: .* -T` fails/);
+    // The host's failed dump cannot show that the new file defines $connection_upgrade too: the candidate's can.
+    assert.match(check.stdout, new RegExp(`\\$connection_upgrade is already defined in ${NGINX_DIR}/conf\\.d/00-websocket\\.conf: the maps file leaves it out`));
+    const run = await converge(['-i', LAB_INVENTORY], ENV);
+    assert.is(run.code, 0, run.stdout);
+    assert.match(nginxT(), /test is successful[\s\S]*exit 0/);
+    const maps = readFileSync(MAPS, 'utf8');
+    assert.not.match(maps, /\$connection_upgrade/);
+    assert.not.match(maps, /map_hash_bucket_size/);
+    const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+    assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
+    assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+  });
 });
 
 test('a map file added before ours that does not define $connection_upgrade: the repair keeps our websocket map', async () => {
-  resetLab();
-  assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
-  try {
-    // Any map before ours makes its map_hash_bucket_size a duplicate; this one defines another variable.
-    await withConfD('00-other-map.conf', 'map $http_x_other $converge_other {\n    default 0;\n}\n', async () => {
-      const run = await converge(['-i', LAB_INVENTORY], ENV);
-      assert.is(run.code, 0, run.stdout);
-      assert.match(run.stdout, /fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
-      assert.not.match(run.stdout, /already defined in/, 'the candidate defines $connection_upgrade only in the maps file itself');
-      const maps = readFileSync(MAPS, 'utf8');
-      assert.match(maps, /map \$http_upgrade \$connection_upgrade/);
-      assert.not.match(maps, /map_hash_bucket_size/);
-      const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
-      assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
-    });
-  } finally {
-    resetLab();
-  }
+  // Any map before ours makes its map_hash_bucket_size a duplicate; this one defines another variable.
+  await onConvergedLabWith('00-other-map.conf', 'map $http_x_other $converge_other {\n    default 0;\n}\n', async () => {
+    const run = await converge(['-i', LAB_INVENTORY], ENV);
+    assert.is(run.code, 0, run.stdout);
+    assert.match(run.stdout, /fails on the host because of .*ia-enso-http-maps\.conf: a map loaded before the maps file already sets map_hash_bucket_size/);
+    assert.not.match(run.stdout, /already defined in/, 'the candidate defines $connection_upgrade only in the maps file itself');
+    const maps = readFileSync(MAPS, 'utf8');
+    assert.match(maps, /map \$http_upgrade \$connection_upgrade/);
+    assert.not.match(maps, /map_hash_bucket_size/);
+    const again = await converge(['-i', LAB_INVENTORY, '--json'], ENV);
+    assert.is(JSON.parse(again.stdout).hosts[0].status, 'ok', again.stdout);
+  });
 });
 
 test('another loaded file that does not parse: a no-op says so in a warning and changes nothing', async () => {
-  resetLab();
-  assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
-  try {
-    await withConfD('zz-broken.conf', 'map $http_x $y {\n', async () => {
-      const before = snapshot();
-      const run = await converge(['-i', LAB_INVENTORY], ENV);
-      assert.is(run.code, 0, run.stdout);
-      assert.match(run.stdout, /warning: `nginx -c \S+ -T` fails on the host \(.*zz-broken\.conf.*\): the configuration on disk would not load/);
-      assert.equal(compare(before, snapshot()), []);
-    });
-  } finally {
-    resetLab();
-  }
+  await onConvergedLabWith('zz-broken.conf', 'map $http_x $y {\n', async () => {
+    const before = snapshot();
+    const run = await converge(['-i', LAB_INVENTORY], ENV);
+    assert.is(run.code, 0, run.stdout);
+    assert.match(run.stdout, /warning: `nginx -c \S+ -T` fails on the host \(.*zz-broken\.conf.*\): the configuration on disk would not load/);
+    assert.equal(compare(before, snapshot()), []);
+  });
 });
 
 test('no passwordless sudo: a clear error that names sudo -n, nothing changed', async () => {
