@@ -211,15 +211,17 @@ export function httpIncludes(conf: string, confPath: string, file: string): bool
   return false;
 }
 
-/** An `nginx -T` dump, file by file: each "# configuration file <path>:" header and the text after it. */
+/**
+ * An `nginx -T` dump, file by file: each "# configuration file <path>:" header
+ * line (nginx ends it with a colon; a comment that merely starts like one does
+ * not) and the text up to the next one.
+ */
 export function dumpSections(dump: string): { file: string; body: string }[] {
-  return dump
-    .split(/^# configuration file /m)
-    .slice(1)
-    .map((section) => {
-      const nl = section.indexOf('\n');
-      return { file: section.slice(0, nl).replace(/:$/, ''), body: section.slice(nl + 1) };
-    });
+  const headers = [...dump.matchAll(/^# configuration file (.+):$/gm)];
+  return headers.map((m, i) => {
+    const start = m.index! + m[0].length + 1;
+    return { file: m[1], body: dump.slice(start, headers[i + 1]?.index ?? dump.length) };
+  });
 }
 
 /** Files other than `except`, in an `nginx -T` dump, that define a variable with `map`. */

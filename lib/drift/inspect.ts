@@ -4,7 +4,7 @@
 // configuration nginx is running (edited, or renewed, and never reloaded).
 // One privileged round trip; paths travel as arguments, nothing is written.
 import { RemoteCommandError } from '../errors.js';
-import type { HostFacts } from '../gather.js';
+import { dumpSections, type HostFacts } from '../gather.js';
 import type { Finding } from '../hostrun.js';
 import type { HostConfig } from '../inventory.js';
 import { sudoRun, type Remote } from '../remote.js';
@@ -120,8 +120,7 @@ export function parseInspectOutput(stdout: string, fileCount: number): InspectFa
 
 /** Every file nginx loaded for `nginx -T` (its "# configuration file X:" headers). */
 export function configFiles(dump: string): string[] {
-  const files = [...dump.matchAll(/^# configuration file (.+):$/gm)].map((m) => m[1]);
-  return [...new Set(files)];
+  return [...new Set(dumpSections(dump).map((s) => s.file))];
 }
 
 /** The `pid` directive of an `nginx -T` dump; null when nginx uses its compiled-in default. */

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { filesDefiningMapVar, httpBlock, httpIncludes } from '../../lib/gather.js';
+import { dumpSections, filesDefiningMapVar, httpBlock, httpIncludes } from '../../lib/gather.js';
 
 const CONF = '/etc/nginx/nginx.conf';
 const MAPS = '/etc/nginx/conf.d/ia-enso-http-maps.conf';
@@ -139,6 +139,24 @@ test('filesDefiningMapVar: other variables, and dumps with no sections', () => {
   assert.equal(filesDefiningMapVar(DUMP, 'nothing_defines_this', MAPS), []);
   assert.equal(filesDefiningMapVar('nginx: [emerg] unknown directive\n', 'connection_upgrade', MAPS), []);
   assert.equal(filesDefiningMapVar('', 'connection_upgrade', MAPS), []);
+});
+
+test('dumpSections: each header and its text; a comment that only starts like a header stays in the body', () => {
+  const dump = [
+    'nginx: the configuration file /etc/nginx/nginx.conf syntax is ok',
+    '# configuration file /etc/nginx/nginx.conf:',
+    'http { include /etc/nginx/conf.d/*.conf; }',
+    '',
+    '# configuration file /etc/nginx/conf.d/a b.conf:',
+    '# configuration file notes, kept by hand',
+    'map $a $b { default 1; }',
+    '',
+  ].join('\n');
+  assert.equal(dumpSections(dump), [
+    { file: '/etc/nginx/nginx.conf', body: 'http { include /etc/nginx/conf.d/*.conf; }\n\n' },
+    { file: '/etc/nginx/conf.d/a b.conf', body: '# configuration file notes, kept by hand\nmap $a $b { default 1; }\n' },
+  ]);
+  assert.equal(dumpSections('nginx: [emerg] unknown directive\n'), []);
 });
 
 test.run();
