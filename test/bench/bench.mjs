@@ -24,6 +24,8 @@
 //              host lock (they share the lab's nginx files, which a no-op only reads)
 //   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE)
 //   privileged commands (sudo) per host and run, from the lab's sudo log
+//   CPU time per run (test/bench/cpu.mjs): the machine's and converge's, per
+//              extra host, and the shortest 20-host run these CPUs allow for it
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -31,6 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { SETTLE_S, watchList } from '../../dist/lib/dumpcache.js';
+import { cpuSince } from './cpu.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
@@ -53,6 +56,7 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const mean = (xs) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 const ms = (x) => `${Math.round(x)} ms`;
 
 /** Runs a command once; returns its duration (ms) and output. Throws if it fails unexpectedly. */
@@ -84,7 +88,7 @@ const failures = [];
  * A run that fails is reported at the end (exit 1); the others still count.
  */
 function measureAll(specs) {
-  const results = Object.fromEntries(specs.map((s) => [s.key, { label: s.label, times: [], conns: [], sudos: [] }]));
+  const results = Object.fromEntries(specs.map((s) => [s.key, { label: s.label, times: [], conns: [], sudos: [], cpu: [] }]));
   for (let round = 1; round <= RUNS; round++) {
     process.stderr.write(`bench: round ${round}/${RUNS} `);
     for (const s of specs) {
@@ -95,7 +99,9 @@ function measureAll(specs) {
         s.before?.();
         const offs = logs.map(logSize);
         const sudoOff = logSize(SUDO_LOG);
+        const cpu = cpuSince();
         r.times.push(s.once());
+        r.cpu.push(cpu());
         r.conns.push(logs.reduce((n, log, i) => n + connectionsSince(log, offs[i]), 0) / hosts);
         r.sudos.push(sudoSince(sudoOff) / hosts);
         process.stderr.write('.');
@@ -106,7 +112,12 @@ function measureAll(specs) {
     }
     process.stderr.write('\n');
   }
-  for (const r of Object.values(results)) r.median = r.times.length > 0 ? median(r.times) : NaN;
+  for (const r of Object.values(results)) {
+    r.median = r.times.length > 0 ? median(r.times) : NaN;
+    // Clock ticks are 10 ms: CPU times are averaged over the runs, not their median.
+    r.machineCpu = mean(r.cpu.map((c) => c.machine));
+    r.ownCpu = mean(r.cpu.map((c) => c.own));
+  }
   return results;
 }
 
@@ -332,6 +343,26 @@ row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host 
 row('  same, without the dump cache', ms(r.check20NoCache.median), `(${(r.check20NoCache.median / r.check.median).toFixed(2)} x 1 host)`);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
+// Where the 20 hosts' time goes: the CPU time each run took (mean), split
+// between converge's own process and the rest (the sshds, sudo, the read's
+// processes, and the kernel's loopback work), and the shortest run these CPUs
+// allow for that much work: node and the run's modules load on one CPU before
+// any host is reached, the rest can spread over all of them. When that is over
+// the target, no client meets it on this machine.
+const ncpu = cpus().length;
+const serial = r.runModules.median;
+for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVerify', 'noop20NoVerify', 'no-op, no verify'], ['noopNoVerify', 'noop20Machines', 'no-op, 20 machines']]) {
+  const [a, b] = [r[one], r[twenty]];
+  const own = (b.ownCpu - a.ownCpu) / 19;
+  const rest = (b.machineCpu - b.ownCpu - (a.machineCpu - a.ownCpu)) / 19;
+  const shortest = (cpu) => serial + Math.max(0, cpu - serial) / ncpu;
+  const target = 2 * a.median;
+  const reach = (t) => (t <= target ? 'within reach' : 'beyond this machine');
+  row(`CPU time per run, 1 host / 20 (${label})`, `${ms(a.machineCpu)} / ${ms(b.machineCpu)}`);
+  row('  per extra host: converge / the rest', `${ms(own)} / ${ms(rest)}`);
+  row(`  shortest 20-host run ${ncpu} CPUs allow for it`, ms(shortest(b.machineCpu)), `2 x 1 host = ${ms(target)}: ${reach(shortest(b.machineCpu))}`);
+  row('  same, if converge took no CPU per extra host', ms(shortest(b.machineCpu - 19 * own)), reach(shortest(b.machineCpu - 19 * own)));
+}
 for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, span(r[k].conns), '1', r[k].conns.every((c) => c === 1));
 }
@@ -354,11 +385,17 @@ const out = [
   'All runs (ms):',
   ...Object.values(r).map((x) => `  ${x.label}: ${x.times.map(Math.round).join(', ')}`),
   '',
+  "CPU time of each run (ms, the machine's / converge's process):",
+  ...['check', 'check20', 'noopNoVerify', 'noop20NoVerify', 'noop20Machines'].map((k) => `  ${r[k].label}: ${r[k].cpu.map((c) => `${c.machine}/${c.own}`).join(', ')}`),
+  '',
   'Notes: the 20 inventory entries are the same lab machine (a no-op takes no host',
   'lock, so they run in parallel); the 20 machines are sshds on 127.0.0.2-21, each',
   'with a private /run/lock. The floor runs one OpenSSH ssh doing a no-op read\'s',
   'work through sudo (files, and the stamp of what nginx loads). The no-op runs',
-  'reuse nginx -T\'s findings from a cache warmed before the rounds.',
+  'reuse nginx -T\'s findings from a cache warmed before the rounds. CPU times',
+  'are means over the runs, from /proc (the whole machine, and converge\'s process);',
+  'the shortest run counts the start-up (node and the run\'s modules) on one CPU',
+  'and the rest of the CPU time spread over all of them.',
   '',
   ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
 ];
