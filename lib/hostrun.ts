@@ -11,6 +11,7 @@ import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backup
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
 import { DumpCache, queryOf, settle } from './dumpcache.js';
+import { fallbackFor } from './fallbacks.js';
 import { filesDefiningMapVar, gather, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
 import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
@@ -24,16 +25,6 @@ import type { Transport } from './transport/types.js';
 import { EarlyProbes } from './verify/early.js';
 import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
-
-/**
- * What the original script learned by failing `nginx -t`: parts of the maps
- * file another loaded file may already provide. Each is retried without.
- */
-const FALLBACKS: { flag: keyof MapsFlags; error: RegExp; note: string }[] = [
-  { flag: 'websocketMap', error: /duplicate "connection_upgrade" variable/, note: 'nginx -t reported a duplicate $connection_upgrade: retried with the Bearer map only' },
-  { flag: 'bucketSize', error: /"map_hash_bucket_size" directive is duplicate/, note: 'a map loaded before the maps file already sets map_hash_bucket_size: retried without it' },
-  { flag: 'hashKey', error: /could not build map_hash, you should increase map_hash_bucket_size/, note: 'the map hash is too small for the Bearer key: retried with an anchored regex key' },
-];
 
 export type Mode = 'apply' | 'check';
 export type Status = 'ok' | 'changed' | 'drift' | 'failed' | 'unreachable';
@@ -223,7 +214,7 @@ export class HostRun {
   private adaptToFailedDump(output: string): void {
     const maps = mapsPath(this.vars);
     // Under the lock the host is read again: the same failure then finds its flag already off.
-    const fallback = output.includes(maps) ? FALLBACKS.find((f) => f.error.test(output)) : undefined;
+    const fallback = output.includes(maps) ? fallbackFor(output) : undefined;
     const note = fallback
       ? `\`${this.vars.nginx_command} -T\` fails on the host because of ${maps}: ${fallback.note}`
       : `warning: \`${this.vars.nginx_command} -T\` fails on the host (${nginxErrorLines(output).split('\n')[0]}): the configuration on disk would not load, and any reload would fail`;
@@ -373,7 +364,7 @@ export class HostRun {
     let result = await test();
     while (result && !result.ok) {
       const output = result.output;
-      const fallback = FALLBACKS.find((f) => this.flags[f.flag] && f.error.test(output));
+      const fallback = fallbackFor(output, this.flags);
       if (!fallback) break;
       this.flags[fallback.flag] = false;
       this.outcome.notes.push(fallback.note);
