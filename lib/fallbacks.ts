@@ -10,7 +10,7 @@ export interface Fallback {
   note: string;
 }
 
-export const FALLBACKS: readonly Fallback[] = [
+const FALLBACKS: readonly Fallback[] = [
   { flag: 'websocketMap', error: /duplicate "connection_upgrade" variable/, note: 'nginx -t reported a duplicate $connection_upgrade: retried with the Bearer map only' },
   { flag: 'bucketSize', error: /"map_hash_bucket_size" directive is duplicate/, note: 'a map loaded before the maps file already sets map_hash_bucket_size: retried without it' },
   { flag: 'hashKey', error: /could not build map_hash, you should increase map_hash_bucket_size/, note: 'the map hash is too small for the Bearer key: retried with an anchored regex key' },
