@@ -21,34 +21,39 @@ export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestRe
   return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
 }
 
-/** PIDs of nginx workers serving the current config (not those winding down after a reload). */
-export async function workerPids(r: Remote): Promise<string[]> {
-  const res = await sudoRun(r, "ps -eo pid=,args= | awk '$2 == \"nginx:\" && $3 == \"worker\" && $4 == \"process\" && NF == 4 { print $1 }'");
-  return res.stdout.toString('utf8').split('\n').filter(Boolean);
-}
+const RELOAD_WAIT_S = 10;
+const RELOAD_POLL_S = 0.05;
 
-const RELOAD_WAIT_MS = 10_000;
+// The workers of the config being replaced, the reload, then a poll until none
+// of them serves any more (the workers of an old config wind down with "nginx:
+// worker process is shutting down"): one privileged command, so a reload costs
+// one round trip. A failed reload exits with its own code and stderr.
+const RELOAD = `
+workers() { ps -eo pid=,args= | awk '$2 == "nginx:" && $3 == "worker" && $4 == "process" && NF == 4 { print $1 }'; }
+old=" $(workers | tr '\\n' ' ') "
+eval "$1" || exit
+tries=$2
+while [ "$tries" -gt 0 ]; do
+  now=$(workers)
+  replaced=\${now:+yes}
+  for p in $now; do case $old in *" $p "*) replaced= ;; esac; done
+  if [ -n "$replaced" ]; then echo replaced; exit 0; fi
+  sleep "$3"
+  tries=$((tries - 1))
+done
+echo "still serving"
+`;
 
 /**
  * Reloads and waits until no worker of the old config serves any more: a
  * reload returns before the new workers take over, and probes must see the
- * new config. False if that did not happen within RELOAD_WAIT_MS.
+ * new config. False if that did not happen within RELOAD_WAIT_S.
  */
 export async function reload(r: Remote, command: string): Promise<boolean> {
-  const before = new Set(await workerPids(r));
-  await sendReload(r, command);
-  const deadline = Date.now() + RELOAD_WAIT_MS;
-  while (Date.now() < deadline) {
-    const now = await workerPids(r);
-    if (now.length > 0 && !now.some((p) => before.has(p))) return true;
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  return false;
-}
-
-async function sendReload(r: Remote, command: string): Promise<void> {
+  const tries = String(Math.ceil(RELOAD_WAIT_S / RELOAD_POLL_S));
   try {
-    await sudoOk(r, `reloading nginx (${command})`, 'eval "$1"', [command]);
+    const out = await sudoOk(r, `reloading nginx (${command})`, RELOAD, [command, tries, String(RELOAD_POLL_S)]);
+    return /(^|\n)replaced\n$/.test(out.toString('utf8'));
   } catch (err) {
     if (err instanceof RemoteCommandError) {
       throw new RemoteCommandError(err.message, { host: r.host, where: command, detail: err.detail, hint: 'check nginx_reload_command and that nginx is running (systemctl status nginx)' });

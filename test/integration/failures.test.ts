@@ -60,6 +60,31 @@ test('when the live nginx -t fails, every file of the run is restored byte-ident
   resetLab();
 });
 
+test('a reload that fails: the host fails with what the reload command said, its files are put back, nginx keeps its workers', async () => {
+  resetLab();
+  assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
+  const site = join(NGINX_DIR, 'sites-available/gateway.converge.test.conf');
+  writeFileSync(site, readFileSync(site, 'utf8') + '# hand edit\n');
+  const before = snapshot();
+  const pids = workerPids();
+  const reloadCommand = `nginx -c ${NGINX_DIR}/nginx.conf -s bogus`;
+  const run = await converge(['-i', labInventory({ nginx_reload_command: reloadCommand }), '--json'], ENV);
+  assert.is(run.code, 1, run.stdout + run.stderr);
+  const host = JSON.parse(run.stdout).hosts[0];
+  assert.is(host.status, 'failed');
+  assert.match(host.error, /reloading nginx \(nginx -c \S+ -s bogus\) failed \(exit 1\)/);
+  assert.match(host.error, /nginx: invalid option: "-s bogus"/, "nginx's own words");
+  assert.match(host.error, /check nginx_reload_command/);
+  // The renewal hook runs the reload command: it changed too.
+  const note = host.notes.find((n: string) => n.startsWith('rolled back: ')) ?? '';
+  assert.match(note, /restored \S+\/sites-available\/gateway\.converge\.test\.conf/);
+  assert.match(note, /restored \S+\/renewal-hooks\/deploy\/gateway\.converge\.test-nginx-reload/);
+  assert.match(note, /nginx -t is back to its previous result \(ok\); not reloaded$/);
+  assert.equal(compare(before, snapshot()), [], 'the hand-edited site is back, byte for byte');
+  assert.is(workerPids(), pids, 'no reload happened');
+  resetLab();
+});
+
 test('--check says when the candidate would fail nginx -t, and touches nothing', async () => {
   resetLab();
   const before = snapshot();
