@@ -64,9 +64,10 @@ ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$2" | while IFS= read -r d; do r
 
 /**
  * A run's manifest completed from the journal its writes left (`E|C <path>`
- * lines, in order): the manifest is written after each stage, the journal
- * before each write, so a run killed or cut off mid-stage has paths its
- * manifest does not list (or no manifest at all: state "interrupted").
+ * lines, in order): the manifest is written once the write stages are over,
+ * the journal before each write, so a run killed or cut off before has no
+ * manifest (state "interrupted"), and one killed during a later fallback
+ * rewrite has a path its manifest does not list.
  */
 export function manifestFromJournal(backupDir: string, run: string, journal: string, manifest: Manifest | null = null): Manifest {
   const entries: ManifestEntry[] = [...(manifest?.entries ?? [])];

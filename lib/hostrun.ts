@@ -91,6 +91,8 @@ export class HostRun {
   private readonly started = new Date().toISOString();
   /** In restore mode, the files of the chosen backup run. */
   private restoring: FileSpec[] | null = null;
+  /** The manifest last written on the host (see record). */
+  private recorded = '';
 
   /** From the environment or bearer_token_file: read and checked before any connection. */
   private readonly local: LocalToken | null;
@@ -282,29 +284,36 @@ export class HostRun {
     if (this.opts.mode === 'check' || (changes.length === 0 && !bootstrap)) return;
     // What nginx -t said before we touched anything: rollback must get back to it.
     this.baseline ??= await nginxTest(this.r, this.vars.nginx_command);
-    try {
-      if (bootstrap) {
-        await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));
-        this.outcome.notes.push(`obtained a certificate for ${this.vars.domain}`);
-        this.restoreSiteAfterBootstrap();
-      }
-      for (const c of changes) {
-        await applyChange(this.r, this.journal, c);
-        this.checkpoint();
-      }
-    } finally {
-      await this.record('applied');
+    if (bootstrap) {
+      await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));
+      this.outcome.notes.push(`obtained a certificate for ${this.vars.domain}`);
+      this.restoreSiteAfterBootstrap();
+    }
+    for (const c of changes) {
+      await applyChange(this.r, this.journal, c);
+      this.checkpoint();
     }
   }
 
-  /** Keeps the run's manifest in its backup directory current (what tasks/rollback.mjs reads). */
+  /**
+   * Writes the run's manifest in its backup directory (what tasks/rollback.mjs
+   * reads) unless the one there already says the same. Called once the write
+   * stages are over (by the next step, or on failure), not after each stage:
+   * each write's journal line on the host already lets a run cut off between
+   * two stages be rolled back, and every manifest write is a round trip.
+   */
   private async record(state: Manifest['state']): Promise<void> {
     if (this.journal.entries.length === 0) return;
+    const manifest = manifestOf(this.journal, { host: this.host.name, command: this.opts.command ?? 'converge', started: this.started }, state);
+    const text = JSON.stringify(manifest);
+    if (text === this.recorded) return;
     try {
-      await writeManifest(this.r, this.journal, manifestOf(this.journal, { host: this.host.name, command: this.opts.command ?? 'converge', started: this.started }, state));
+      await writeManifest(this.r, this.journal, manifest);
+      this.recorded = text;
     } catch (err) {
       // Never mask the failure being handled (a full disk fails both); the journal in memory still drives rollback.
-      this.outcome.notes.push(`could not write the backup manifest: ${(err as Error).message}`);
+      const note = `could not write the backup manifest: ${(err as Error).message}`;
+      if (!this.outcome.notes.includes(note)) this.outcome.notes.push(note);
     }
   }
 
@@ -376,6 +385,7 @@ export class HostRun {
 
   /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
+    await this.record('applied');
     this.checkpoint();
     if (!this.reloadDue) return 'nothing for nginx changed: skipped';
     if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
@@ -409,6 +419,7 @@ export class HostRun {
   }
 
   async reload(): Promise<string> {
+    await this.record('applied');
     this.checkpoint();
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
     if (!this.reloadDue) return 'nothing for nginx changed: not reloaded';
@@ -419,6 +430,7 @@ export class HostRun {
 
   async verify(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: skipped';
+    await this.record('applied');
     // Ctrl-C during the reload: roll back rather than verify and report success.
     this.checkpoint();
     const v = this.vars;
@@ -465,7 +477,11 @@ export class HostRun {
    * Returns what was done; throws RollbackError when the host needs a human.
    */
   private async undo(): Promise<string> {
-    const done = await rollback(this.r, this.journal);
+    // What the run wrote stays listed should the rollback itself fail.
+    const done = await rollback(this.r, this.journal).catch(async (err) => {
+      await this.record('applied');
+      throw err;
+    });
     await this.record('rolled-back');
     this.journal.entries = [];
     const after = await nginxTest(this.r, this.vars.nginx_command);
@@ -516,6 +532,8 @@ export class HostRun {
 
   async close(): Promise<void> {
     await this.dropEarly();
+    // The stages that follow the writes may all be deselected (--tags).
+    if (this.remote) await this.record('applied');
     if (this.locked && this.remote) {
       try {
         await releaseLock(this.remote);

@@ -292,7 +292,7 @@ test('a run killed mid-stage: rollback.mjs knows every path it wrote (its journa
   const list = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list', '--json'], {}, 'rollback.mjs');
   assert.is(list.code, 0, list.stderr);
   const killed = JSON.parse(list.stdout).runs.at(-1);
-  // The manifest was last written after the maps stage; the vhost written when the kill came is in the journal.
+  // No manifest yet (it is written once the write stages are over): every path comes from the journal.
   assert.equal(killed.entries.map((e: { path: string }) => e.path), [HOOK, MAPS, SITE]);
   const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--json'], {}, 'rollback.mjs');
   assert.is(rb.code, 0, rb.stdout);

@@ -263,6 +263,32 @@ test('a no-op converge reads without the lock: one privileged command, no lock t
   assert.ok(sudoLog().every((l) => !l.includes(TOKEN)), 'the token never reaches a command line');
 });
 
+// Every privileged command is a round trip to the host: over a WAN, what a
+// first converge costs. The manifest is written once, the reload waits for
+// the new workers in the same command that sends it.
+test('a first converge: the manifest is written once, after the last write; one command reloads and waits for the new workers', async () => {
+  resetLab();
+  const mark = sudoLog().length;
+  const first = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(first.code, 0, first.stdout);
+  const commands = sudoLog().slice(mark);
+  const listing = commands.map((l) => l.slice(l.indexOf('COMMAND='), l.indexOf('COMMAND=') + 120)).join('\n');
+  const at = (re: RegExp) => commands.map((l, i) => (re.test(l) ? i : -1)).filter((i) => i >= 0);
+  const writes = at(/path=\$1 tmp=\$2 backup=\$3/);
+  const manifests = at(/\.manifest\.tmp/);
+  assert.is(writes.length, 4, listing);
+  assert.equal(manifests.length, 1, listing);
+  assert.ok(manifests[0] > writes[3], `the manifest after the last write:\n${listing}`);
+  const workerChecks = at(/ps -eo pid=,args=/);
+  assert.is(workerChecks.length, 1, listing);
+  assert.match(commands[workerChecks[0]], /eval "\$1" \|\| exit.* -s reload/, 'the same command sends the reload');
+  assert.ok(commands.length <= 15, `${commands.length} privileged commands:\n${listing}`);
+  const [dir] = backupRuns();
+  const manifest = JSON.parse(readFileSync(join(BACKUPS, dir, 'manifest.json'), 'utf8'));
+  assert.is(manifest.state, 'applied');
+  assert.is(manifest.entries.length, 4);
+});
+
 // A no-op's probes start once the host is connected (lib/verify/early.ts):
 // what they see may only be used when the run reloads nothing, and their
 // probe file only be written once the run is known to change nothing. The
