@@ -191,7 +191,13 @@ export class HostRun {
     const cache = this.opts.inspect ? null : (this.opts.dumpCache ?? null);
     const key = cache ? DumpCache.key(this.host.name, this.r.transport.description, v.nginx_command) : '';
     const entry = cache?.load(key) ?? null;
-    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge, queryOf(entry));
+    // Under the lock, an apply is about to write: its read dumps whatever the
+    // cache holds, since nginx -T exits as nginx -t does, and that is the
+    // result a rollback must get back to (one command less than testing apart).
+    const baselineRead = this.locked && this.opts.mode === 'apply';
+    const query = queryOf(entry);
+    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge, baselineRead ? { ...query, expect: '' } : query);
+    if (baselineRead && this.facts.dump) this.baseline = { ok: this.facts.dump.code === 0, output: this.facts.dump.code === 0 ? '' : this.facts.dump.text };
     // Kept at once: whatever fails next, close() dismisses it.
     if (this.facts.challenge) this.held = this.facts.challenge;
     checkHost(this.host.name, v, this.facts);
@@ -282,7 +288,7 @@ export class HostRun {
     const changes = this.changesOf(stage).filter((c) => !c.spec.certificate);
     const bootstrap = stage === 'tls' && this.needsCertificate;
     if (this.opts.mode === 'check' || (changes.length === 0 && !bootstrap)) return;
-    // What nginx -t said before we touched anything: rollback must get back to it.
+    // What nginx -t said before we touched anything (the read under the lock tells): rollback must get back to it.
     this.baseline ??= await nginxTest(this.r, this.vars.nginx_command);
     if (bootstrap) {
       await bootstrapCertificate(this.r, this.vars, this.journal, this.facts!.files, () => (this.reloaded = true));

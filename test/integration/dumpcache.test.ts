@@ -21,14 +21,16 @@ writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${calls}'\nexec nginx "$@"\n`);
 chmodSync(wrapper, 0o755);
 const inventory = labInventory({ nginx_command: `${wrapper} -c ${CONF}` });
 
-/** How many times `nginx -T` ran so far. */
-const dumps = () => {
+/** The wrapped nginx's arguments, one line per run so far. */
+const nginxCalls = (): string[] => {
   try {
-    return readFileSync(calls, 'utf8').split('\n').filter((l) => / -T$/.test(l)).length;
+    return readFileSync(calls, 'utf8').split('\n').filter(Boolean);
   } catch {
-    return 0;
+    return [];
   }
 };
+/** How many times `nginx -T` ran so far. */
+const dumps = () => nginxCalls().filter((l) => / -T$/.test(l)).length;
 const settle = () => new Promise((done) => setTimeout(done, (SETTLE_S + 0.5) * 1000));
 
 /** Two reads once the lab's files are older than the settle time: the first learns what nginx loads, the second stamps it. */
@@ -85,6 +87,24 @@ test('an edit of a loaded file that keeps its size and mtime still makes the nex
     writeFileSync(CONF, text);
     resetLab();
   }
+});
+
+// The read under the lock dumps whatever the cache holds: nginx -T's exit code
+// is the baseline a rollback must get back to, so no separate nginx -t runs
+// before the first write; the gate after the writes is the live tree's one.
+test('a run with changes dumps under the lock for its baseline: the live tree is tested once, by the gate after the writes', async () => {
+  assert.is((await converge(['-i', inventory], ENV)).code, 0);
+  await warm();
+  const site = join(NGINX_DIR, 'sites-available/gateway.converge.test.conf');
+  writeFileSync(site, readFileSync(site, 'utf8') + '# hand edit\n');
+  const mark = nginxCalls().length;
+  const fix = await converge(['-i', inventory, '--json'], ENV);
+  assert.is(fix.code, 0, fix.stdout);
+  assert.is(JSON.parse(fix.stdout).hosts[0].status, 'changed');
+  const calls = nginxCalls().slice(mark);
+  const live = calls.map((l, i) => (l === `-c ${CONF} -t` ? i : -1)).filter((i) => i >= 0);
+  assert.is(live.length, 1, `one nginx -t of the live tree, the gate:\n${calls.join('\n')}`);
+  assert.ok(calls.slice(0, live[0]).some((l) => l === `-c ${CONF} -T`), `a dump before it:\n${calls.join('\n')}`);
 });
 
 test.run();
