@@ -50,17 +50,13 @@ export async function writeManifest(r: Remote, journal: Journal, manifest: Manif
   );
 }
 
-/** Keeps the newest `keep` run directories under backupDir, removes the others. Returns what was removed. */
-export async function pruneBackups(r: Remote, backupDir: string, keep: number): Promise<string[]> {
-  const out = await sudoOk(
-    r,
-    `pruning ${backupDir}`,
-    `cd -- "$1" 2>/dev/null || exit 0
-ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$2" | while IFS= read -r d; do rm -rf -- "$d" && echo "$d"; done`,
-    [backupDir, String(keep)],
-  );
-  return out.toString('utf8').split('\n').filter(Boolean);
-}
+/**
+ * Shell, run in the backup directory with $keep set: removes all but the
+ * newest $keep run directories and prints "pruned <run>" for each. The last
+ * thing a run does under its lock (see releaseLock), so that no other run's
+ * directory is in the making.
+ */
+export const PRUNE_RUNS = `ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$keep" | while IFS= read -r d; do rm -rf -- "$d" && echo "pruned $d"; done`;
 
 /**
  * A run's manifest completed from the journal its writes left (`E|C <path>`

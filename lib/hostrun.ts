@@ -7,7 +7,7 @@ import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type Fi
 import { deferred, type Deferred } from './deferred.js';
 import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { acquireLock, LOCK_HOLDER, LOCK_PATH, lockNote, releaseLock } from './lock.js';
-import { manifestOf, pruneBackups, writeManifest, type Manifest } from './backups.js';
+import { manifestOf, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
 import { DumpCache, queryOf, settle } from './dumpcache.js';
@@ -93,6 +93,8 @@ export class HostRun {
   private restoring: FileSpec[] | null = null;
   /** The manifest last written on the host (see record). */
   private recorded = '';
+  /** The run's change passed verify: the lock's release prunes old backup runs. */
+  private pruneOnRelease = false;
 
   /** From the environment or bearer_token_file: read and checked before any connection. */
   private readonly local: LocalToken | null;
@@ -452,10 +454,8 @@ export class HostRun {
     const where = `https://${v.domain}:${v.https_port}`;
     switch (result.verdict.kind) {
       case 'pass':
-        if (this.journal.entries.length > 0) {
-          const pruned = await pruneBackups(this.r, v.backup_dir, v.backup_keep);
-          if (pruned.length > 0) this.outcome.notes.push(`pruned ${pruned.length} old backup run(s) (backup_keep ${v.backup_keep})`);
-        }
+        // Old backups go once a change is verified, with the lock's release (see close).
+        this.pruneOnRelease = this.journal.entries.length > 0;
         return summary + (warnings.length > 0 ? ` (${warnings.length} warning)` : '');
       case 'rollback': {
         // The health gate: this run's change broke the gateway; put the old one back.
@@ -541,8 +541,10 @@ export class HostRun {
     // The stages that follow the writes may all be deselected (--tags).
     if (this.remote) await this.record('applied');
     if (this.locked && this.remote) {
+      const v = this.vars;
       try {
-        await releaseLock(this.remote);
+        const pruned = await releaseLock(this.remote, LOCK_PATH, this.pruneOnRelease ? { dir: v.backup_dir, keep: v.backup_keep } : undefined);
+        if (pruned.length > 0) this.outcome.notes.push(`pruned ${pruned.length} old backup run(s) (backup_keep ${v.backup_keep})`);
       } catch (err) {
         // A lock left behind is taken over by the next run (its owner is gone): say so, do not fail.
         this.outcome.notes.push(`could not release ${LOCK_PATH}: ${(err as Error).message}`);

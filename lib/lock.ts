@@ -4,6 +4,7 @@
 // over, and says so.
 import { hostname, userInfo } from 'node:os';
 import { ConvergeError } from './errors.js';
+import { PRUNE_RUNS } from './backups.js';
 import { sudoOk, sudoRun, type Remote } from './remote.js';
 
 export const LOCK_PATH = '/run/lock/converge.lock';
@@ -68,14 +69,16 @@ fi
 echo "held $(holder)"; exit 3
 `;
 
-// $1 lock dir. Removes it only when this run's session owns it: a lock taken
+// $1 lock dir, $2 a backup directory to prune first ('' = none) to its newest
+// $3 runs. Removes the lock only when this run's session owns it: a lock taken
 // over meanwhile (ours judged stale, or removed by hand and taken again)
 // belongs to another run. Exit 5 when it is someone else's.
 const RELEASE = `${OWNER}
-lock=$1
+lock=$1 backups=$2 keep=$3
 [ -e "$lock" ] || exit 0
 set -- $(sed -n 1p "$lock/holder" 2>/dev/null)
 if [ "\${1:-} \${2:-}" = "$owner" ]; then
+  if [ -n "$backups" ] && cd -- "$backups" 2>/dev/null; then ${PRUNE_RUNS}; cd /; fi
   mv -T -- "$lock" "$lock.released.$$" && rm -rf -- "$lock.released.$$"
   exit 0
 fi
@@ -131,6 +134,12 @@ export async function acquireLock(r: Remote, command: string, timeoutS: number, 
   }
 }
 
-export async function releaseLock(r: Remote, path = LOCK_PATH): Promise<void> {
-  await sudoOk(r, 'releasing the lock', RELEASE, [path]);
+/**
+ * Releases the run's lock, pruning `prune.dir` to its newest `prune.keep`
+ * runs first in the same command (the run's last act under the lock).
+ * Returns the pruned run directories.
+ */
+export async function releaseLock(r: Remote, path = LOCK_PATH, prune?: { dir: string; keep: number }): Promise<string[]> {
+  const out = await sudoOk(r, 'releasing the lock', RELEASE, [path, prune?.dir ?? '', String(prune?.keep ?? 0)]);
+  return out.toString('utf8').split('\n').flatMap((l) => (l.startsWith('pruned ') ? [l.slice('pruned '.length)] : []));
 }

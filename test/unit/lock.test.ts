@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, LOCK_PATH, LockError, lockNote, releaseLock } from '../../lib/lock.js';
@@ -185,6 +185,20 @@ test('release removes only the lock of the run releasing it (the same session), 
   assert.match(holder(path).line, /command: converge holder\)$/);
   await releaseLock(remote('node'), path);
   assert.not.ok(existsSync(path), 'its own run releases it');
+});
+
+test('release prunes the backup directory to its newest runs first, and only while the lock is its own', async () => {
+  const path = lockPath();
+  const backups = join(dir, `backups-${n}`);
+  const runs = ['20261101T090000Z-11', '20261102T090000Z-12', '20261103T090000Z-13', '20261104T090000Z-14'];
+  for (const d of [...runs, 'not-a-run']) mkdirSync(join(backups, d, 'etc'), { recursive: true });
+  const prune = { dir: backups, keep: 2 };
+  await acquireLock(remote('node'), 'converge holder', 0, path);
+  await releaseLock(remote('sshd'), path, prune).catch(() => {}); // another session: refused
+  assert.equal(readdirSync(backups).sort(), [...runs, 'not-a-run'].sort(), 'nothing pruned by a run that does not hold the lock');
+  assert.equal(await releaseLock(remote('node'), path, prune), runs.slice(0, 2), 'the two oldest runs, oldest first');
+  assert.equal(readdirSync(backups).sort(), [...runs.slice(2), 'not-a-run'].sort());
+  assert.not.ok(existsSync(path), 'and the lock is released');
 });
 
 test('release of a lock that is already gone is not an error', async () => {
