@@ -114,18 +114,27 @@ export function parsePaths(paths: string[], kinds: string[], tarLine: string): M
   return files;
 }
 
+const NO_CACHE: DumpQuery = { watch: [], expect: '' };
+
+/** The read's privileged script and its arguments (see gather). */
+export function gatherCommand(nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile, cached: DumpQuery = NO_CACHE): { script: string; args: string[] } {
+  return { script: GATHER, args: [nginxCommand, String(probes.length), challenge?.dir ?? '', challenge?.name ?? '', challenge?.content ?? '', cached.watch.join('\n'), cached.expect, ...probes, ...paths] };
+}
+
 /**
  * With `challenge`, the read stays open once its output is complete, so that
  * the ACME probe file can be placed without a second privileged command (see
- * HeldChallenge): the caller must place or dismiss it.
+ * HeldChallenge): the caller must place or dismiss it. With `ran`, the
+ * result of gatherCommand's script already run by another command (as
+ * lib/lock.ts's lockAndRun does under the lock) is read instead.
  */
-export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile, cached: DumpQuery = { watch: [], expect: '' }): Promise<HostFacts> {
-  const args = [nginxCommand, String(probes.length), challenge?.dir ?? '', challenge?.name ?? '', challenge?.content ?? '', cached.watch.join('\n'), cached.expect, ...probes, ...paths];
+export async function gather(r: Remote, nginxCommand: string, paths: string[], probes: string[] = [], challenge?: ChallengeFile, cached: DumpQuery = NO_CACHE, ran?: ExecResult): Promise<HostFacts> {
+  const { script, args } = gatherCommand(nginxCommand, paths, probes, challenge, cached);
   let res: ExecResult;
   let held: HeldChallenge | undefined;
   let cmd: HeldCommand | undefined;
   if (challenge) {
-    cmd = new HeldCommand(r, GATHER, args);
+    cmd = new HeldCommand(r, script, args);
     const ended = await cmd.until(READ_DONE).catch((err) => {
       cmd!.stdin.end();
       throw err;
@@ -133,7 +142,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     res = ended ?? { code: 0, stdout: cmd.stdout(), stderr: '' };
     if (!ended) held = new HeldChallenge(r, cmd, challenge);
   } else {
-    res = await sudoRun(r, GATHER, args);
+    res = ran ?? (await sudoRun(r, script, args));
   }
   const failed = async (why: string) => {
     // A held read has more to say once ended: its stderr (tar's own words).

@@ -6,13 +6,13 @@ import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { deferred, type Deferred } from './deferred.js';
 import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
-import { acquireLock, LOCK_HOLDER, LOCK_PATH, lockNote, releaseLock } from './lock.js';
+import { LOCK_HOLDER, LOCK_PATH, lockAndRun, lockNote, releaseLock, type UnderLock } from './lock.js';
 import { manifestOf, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
 import { DumpCache, queryOf, settle } from './dumpcache.js';
 import { fallbackFor } from './fallbacks.js';
-import { filesDefiningMapVar, gather, type HostFacts } from './gather.js';
+import { filesDefiningMapVar, gather, gatherCommand, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
 import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
 import { makePlan, planFile, isChange, type Change, type Plan } from './plan.js';
@@ -21,7 +21,7 @@ import type { Remote } from './remote.js';
 import { generateToken } from './secrets.js';
 import { chooseToken, localToken, type LocalToken } from './token.js';
 import { bootstrapCertificate, certificateChange, certificatePaths } from './tls.js';
-import type { Transport } from './transport/types.js';
+import type { ExecResult, Transport } from './transport/types.js';
 import { EarlyProbes } from './verify/early.js';
 import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
 import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
@@ -154,16 +154,15 @@ export class HostRun {
       this.outcome.notes.push(`restoring backup run ${m.run} (the state before \`${m.command}\` of ${m.started})`);
     }
     // Early probes: the read holds on, to place their ACME probe file if the run turns out a no-op.
-    await this.analyse(this.early ? { dir: challengeDir(v), ...this.early.challenge } : undefined);
+    await this.analyse(this.early ? { challenge: { dir: challengeDir(v), ...this.early.challenge } } : {});
     // Reading needs no lock (as in --check): a run with nothing to change
     // writes nothing and spares two privileged round trips. A run with
     // changes, or one that finds a lock (another run at work, or a dead run
-    // whose files nginx may not serve), takes it and reads again under it,
-    // so that what it plans from cannot change under it.
+    // whose files nginx may not serve), takes it and reads again under it
+    // (one command), so that what it plans from cannot change under it.
     if (apply && !this.locked && (this.changed || this.facts!.exists.get(LOCK_PATH))) {
       await this.dropEarly();
-      await this.lock();
-      await this.analyse();
+      await this.analyse({ lock: true });
     }
     if (this.early && this.held && !this.locked && !this.changed) this.early.keep(this.held);
     else await this.dropEarly();
@@ -175,17 +174,24 @@ export class HostRun {
     if (this.opts.mode === 'check' && this.opts.inspect) this.outcome.findings = await this.opts.inspect(this.r, this.host, this.facts!);
   }
 
-  private async lock(): Promise<void> {
-    const note = await acquireLock(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0);
+  /** Takes the host's lock; with `then`, runs it in the same command once taken, and returns its result. */
+  private async lock(then: UnderLock | null = null): Promise<ExecResult | null> {
+    const { note, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then);
     this.locked = true;
     if (note) {
       this.unfinished = true;
       this.outcome.notes.push(`${note}; nginx is validated and reloaded so that it serves the files on disk`);
     }
+    return result;
   }
 
-  /** Reads the host (and whether a run holds its lock) and plans from what it finds. */
-  private async analyse(challenge?: ChallengeFile): Promise<void> {
+  /**
+   * Reads the host (and whether a run holds its lock) and plans from what it
+   * finds. With `lock`, takes the lock first, in the same command; with
+   * `challenge`, the read is held for the ACME probe file (see lib/gather.ts).
+   */
+  private async analyse(how: { challenge?: ChallengeFile; lock?: never } | { lock: true; challenge?: never } = {}): Promise<void> {
+    const { challenge, lock = false } = how;
     const v = this.vars;
     const cert = certificatePaths(v);
     const paths = [...new Set([deployHookPath(v), mapsPath(v), sitePath(v), siteLinkPath(v), v.nginx_conf, LOCK_HOLDER, ...(this.restoring ?? []).map((s) => s.path)])];
@@ -196,9 +202,11 @@ export class HostRun {
     // Under the lock, an apply is about to write: its read dumps whatever the
     // cache holds, since nginx -T exits as nginx -t does, and that is the
     // result a rollback must get back to (one command less than testing apart).
-    const baselineRead = this.locked && this.opts.mode === 'apply';
-    const query = queryOf(entry);
-    this.facts = await gather(this.r, v.nginx_command, paths, [cert.chain, cert.key, LOCK_PATH], challenge, baselineRead ? { ...query, expect: '' } : query);
+    const baselineRead = (this.locked || lock) && this.opts.mode === 'apply';
+    const query = baselineRead ? { ...queryOf(entry), expect: '' } : queryOf(entry);
+    const probes = [cert.chain, cert.key, LOCK_PATH];
+    const ran = lock ? await this.lock(gatherCommand(v.nginx_command, paths, probes, challenge, query)) : null;
+    this.facts = await gather(this.r, v.nginx_command, paths, probes, challenge, query, ran ?? undefined);
     if (baselineRead && this.facts.dump) this.baseline = { ok: this.facts.dump.code === 0, output: this.facts.dump.code === 0 ? '' : this.facts.dump.text };
     // Kept at once: whatever fails next, close() dismisses it.
     if (this.facts.challenge) this.held = this.facts.challenge;

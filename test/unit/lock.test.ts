@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, LOCK_PATH, LockError, lockNote, releaseLock } from '../../lib/lock.js';
+import { acquireLock, LOCK_PATH, LockError, lockAndRun, lockNote, releaseLock } from '../../lib/lock.js';
 import type { Remote } from '../../lib/remote.js';
 import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
 
@@ -103,16 +103,22 @@ test('--lock-timeout: waits for the holder to release, then takes the lock', asy
   assert.match(holder(path).line, /command: converge waiting\)$/);
 });
 
-test('--lock-timeout: asks again after 100 ms, then twice as long each time up to 1 s, the last time at the deadline', async () => {
-  const path = lockPath();
-  const r = remote('node');
-  await acquireLock(r, 'converge first', 0, path);
+/** A lock held by a first run, which releases it during the `releaseAt`-th pause of a waiter's sleep. */
+async function heldUntilPause(path: string, releaseAt: number, atEachPause = () => {}) {
+  const holderRun = remote('node');
+  await acquireLock(holderRun, 'converge first', 0, path);
   const pauses: number[] = [];
-  const waiter = remote('node');
   const sleep = async (ms: number) => {
     pauses.push(ms);
-    if (pauses.length === 6) await releaseLock(r, path); // the holder finishes during the 6th pause
+    atEachPause();
+    if (pauses.length === releaseAt) await releaseLock(holderRun, path);
   };
+  return { pauses, sleep, waiter: remote('node') };
+}
+
+test('--lock-timeout: asks again after 100 ms, then twice as long each time up to 1 s, the last time at the deadline', async () => {
+  const path = lockPath();
+  const { pauses, sleep, waiter } = await heldUntilPause(path, 6); // the holder finishes during the 6th pause
   assert.is(await acquireLock(waiter, 'converge waiting', 60, path, sleep), null);
   assert.equal(pauses, [100, 200, 400, 800, 1000, 1000]);
   assert.is(waiter.pids.length, 7, 'one try, then one after each pause');
@@ -126,6 +132,26 @@ test('--lock-timeout: asks again after 100 ms, then twice as long each time up t
   assert.match(err.message, /command: converge waiting\)$/);
   assert.equal(deadline.slice(0, 3), [100, 200, 400], String(deadline));
   assert.ok(deadline.length === 4 && deadline[3] < 400, `the last pause ends at the deadline: ${deadline}`);
+});
+
+test('lockAndRun: the script runs in the same command once the lock is taken, with its own arguments and exit code; never while another run holds it', async () => {
+  const path = lockPath();
+  const marker = join(dir, `ran-${n}`);
+  const then = { script: 'printf \'%s|%s\\n\' "$1" "$2"; echo "$#" > "$3"; exit 7', args: ['first arg', 'second', marker] };
+  const { sleep, waiter } = await heldUntilPause(path, 2, () => assert.not.ok(existsSync(marker), 'not run while the lock is held'));
+  const { note, result } = await lockAndRun(waiter, 'converge waiting', 60, then, path, sleep);
+  assert.is(note, null);
+  assert.is(waiter.pids.length, 3, 'two refused tries, then the one that took the lock and ran the script');
+  assert.is(result?.code, 7, "the script's exit code");
+  assert.is(result?.stdout.toString(), 'first arg|second\n', "its output, without the lock's line");
+  assert.is(readFileSync(marker, 'utf8'), '3\n', 'its own arguments');
+  assert.match(holder(path).line, /command: converge waiting\)$/);
+  await releaseLock(waiter, path);
+
+  staleLock(path);
+  const takeover = await lockAndRun(remote('node'), 'converge next', 0, { script: 'echo read', args: [] }, path);
+  assert.match(String(takeover.note), /^took over a stale lock \(its run is gone\): converge on old-laptop/);
+  assert.is(takeover.result?.stdout.toString(), 'read\n');
 });
 
 test('--lock-timeout: gives up after about the timeout with the holder and a hint', async () => {
