@@ -14,7 +14,7 @@ import { DumpCache, queryOf, settle } from './dumpcache.js';
 import { fallbackFor } from './fallbacks.js';
 import { filesDefiningMapVar, gather, gatherCommand, type HostFacts } from './gather.js';
 import type { HostConfig } from './inventory.js';
-import { nginxErrorLines, nginxTest, reload, scratchTest, type TestResult } from './nginx.js';
+import { nginxErrorLines, nginxTest, reload, RELOAD_WAIT_S, scratchTest, type TestResult } from './nginx.js';
 import { makePlan, planFile, isChange, type Change, type Plan } from './plan.js';
 import { checkHost } from './preflight.js';
 import type { Remote } from './remote.js';
@@ -439,8 +439,13 @@ export class HostRun {
     this.checkpoint();
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
     if (!this.reloadDue) return 'nothing for nginx changed: not reloaded';
-    await reload(this.r, this.vars.nginx_reload_command);
+    const replaced = await reload(this.r, this.vars.nginx_reload_command);
     this.reloaded = true;
+    if (!replaced) {
+      // The command succeeded, yet nginx serves as before: a master that refused the new
+      // configuration (a port it cannot bind, a file it cannot read) keeps its old workers.
+      this.outcome.notes.push(`warning: ${RELOAD_WAIT_S} s after \`${this.vars.nginx_reload_command}\` nginx still runs the workers it had before: it may have refused the new configuration (see its error log), and what it serves may not be what is on disk`);
+    }
     return `reloaded (${this.vars.nginx_reload_command})`;
   }
 

@@ -21,7 +21,8 @@ export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestRe
   return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
 }
 
-const RELOAD_WAIT_S = 10;
+/** How long a reload may take to replace nginx's workers. */
+export const RELOAD_WAIT_S = 10;
 const RELOAD_POLL_S = 0.05;
 
 // The workers of the config being replaced, the reload, then a poll until none
@@ -53,7 +54,8 @@ export async function reload(r: Remote, command: string): Promise<boolean> {
   const tries = String(Math.ceil(RELOAD_WAIT_S / RELOAD_POLL_S));
   try {
     const out = await sudoOk(r, `reloading nginx (${command})`, RELOAD, [command, tries, String(RELOAD_POLL_S)]);
-    return /(^|\n)replaced\n$/.test(out.toString('utf8'));
+    // The last line: the reload command's own output may come before it.
+    return /replaced\n$/.test(out.toString('utf8'));
   } catch (err) {
     if (err instanceof RemoteCommandError) {
       throw new RemoteCommandError(err.message, { host: r.host, where: command, detail: err.detail, hint: 'check nginx_reload_command and that nginx is running (systemctl status nginx)' });

@@ -60,11 +60,16 @@ test('when the live nginx -t fails, every file of the run is restored byte-ident
   resetLab();
 });
 
-test('a reload that fails: the host fails with what the reload command said, its files are put back, nginx keeps its workers', async () => {
+/** A converged lab whose site was then edited by hand: the next run replaces it and reloads. */
+async function convergedWithEditedSite(): Promise<void> {
   resetLab();
   assert.is((await converge(['-i', LAB_INVENTORY], ENV)).code, 0);
   const site = join(NGINX_DIR, 'sites-available/gateway.converge.test.conf');
   writeFileSync(site, readFileSync(site, 'utf8') + '# hand edit\n');
+}
+
+test('a reload that fails: the host fails with what the reload command said, its files are put back, nginx keeps its workers', async () => {
+  await convergedWithEditedSite();
   const before = snapshot();
   const pids = workerPids();
   const reloadCommand = `nginx -c ${NGINX_DIR}/nginx.conf -s bogus`;
@@ -82,6 +87,18 @@ test('a reload that fails: the host fails with what the reload command said, its
   assert.match(note, /nginx -t is back to its previous result \(ok\); not reloaded$/);
   assert.equal(compare(before, snapshot()), [], 'the hand-edited site is back, byte for byte');
   assert.is(workerPids(), pids, 'no reload happened');
+  resetLab();
+});
+
+test('a reload command that succeeds without reloading: the run says nginx still runs its old workers', async () => {
+  await convergedWithEditedSite();
+  const pids = workerPids();
+  const run = await converge(['-i', labInventory({ nginx_reload_command: 'true' }), '--skip-tags', 'verify', '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  const host = JSON.parse(run.stdout).hosts[0];
+  assert.is(host.status, 'changed');
+  assert.ok(host.notes.includes('warning: 10 s after `true` nginx still runs the workers it had before: it may have refused the new configuration (see its error log), and what it serves may not be what is on disk'), host.notes.join('\n'));
+  assert.is(workerPids(), pids, 'nginx was indeed not reloaded');
   resetLab();
 });
 
