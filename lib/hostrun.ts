@@ -451,7 +451,6 @@ export class HostRun {
 
   async verify(): Promise<string> {
     if (this.opts.mode === 'check') return 'check mode: skipped';
-    await this.record('applied');
     // Ctrl-C during the reload: roll back rather than verify and report success.
     this.checkpoint();
     const v = this.vars;
