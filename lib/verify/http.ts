@@ -163,7 +163,13 @@ export interface StreamTiming {
   firstEventMs: number | null;
   endMs: number;
   done: boolean;
-  /** The probe hung up once it had seen what it came for (see fetchStream's stopAfter). */
+  /**
+   * Events had come, then BURST_GAP_MS passed with no more data while the
+   * response stayed open: the proxy passed part of the answer on before the
+   * rest, which a buffering proxy never does.
+   */
+  paused: boolean;
+  /** The probe hung up once it had seen what it came for (see fetchStream's stopOncePaused). */
   stopped: boolean;
 }
 
@@ -177,42 +183,66 @@ const BURST_GAP_MS = 5;
 
 /**
  * A streamed (server-sent events) request, timing when events arrive. With
- * stopAfter, it hangs up as soon as events have come in that many separate
- * bursts: that proves the proxy passes the stream through as it comes, and a
- * real model need not finish its answer (closing the request stops it).
+ * stopOncePaused, it hangs up as soon as the response has paused after
+ * events (see StreamTiming.paused): that proves the proxy passes the stream
+ * through as it comes, and a real model need not finish its answer (closing
+ * the request stops it).
  */
-export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopAfter = Infinity): Promise<StreamTiming> {
-  return againIfClosed(spec, (s) => streamOnce(v, s, ca, stopAfter));
+export function fetchStream(v: HostVars, spec: RequestSpec, ca?: Buffer, stopOncePaused = false): Promise<StreamTiming> {
+  return againIfClosed(spec, (s) => streamOnce(v, s, ca, stopOncePaused));
 }
 
 /** fetchStream's request (the streaming probe's is a POST: sent again only on a connection opened ahead). */
-function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming> {
+function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopOncePaused: boolean): Promise<StreamTiming> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const req = send(v, spec, ca);
     let answered = false;
     req.on('response', (res) => {
       answered = true;
-      const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false, stopped: false };
+      const timing: StreamTiming = { status: res.statusCode ?? 0, events: 0, bursts: 0, firstEventMs: null, endMs: 0, done: false, paused: false, stopped: false };
       let lastBurstAt = -Infinity;
-      const finish = () => resolve({ ...timing, endMs: Math.round(performance.now() - t0) });
+      let reads = 0;
+      let quiet: NodeJS.Timeout | undefined;
+      let settled = false;
+      const finish = () => {
+        clearTimeout(quiet);
+        if (settled) return;
+        settled = true;
+        resolve({ ...timing, endMs: Math.round(performance.now() - t0) });
+      };
+      // Once the timer fires, reads that came meanwhile (a stall of this
+      // process) are handled first: setImmediate runs after the event loop's
+      // poll for I/O, so a pause is only seen if nothing was waiting.
+      const watchForPause = () => {
+        clearTimeout(quiet);
+        const at = reads;
+        quiet = setTimeout(() => setImmediate(() => {
+          if (settled || reads !== at || timing.done) return;
+          timing.paused = true;
+          if (stopOncePaused) {
+            timing.stopped = true;
+            finish();
+            req.destroy();
+          }
+        }), BURST_GAP_MS);
+      };
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
+        reads++;
         const events = chunk.split('\n').filter((l) => l.startsWith('data:'));
-        if (events.length === 0) return;
-        const now = performance.now() - t0;
-        timing.firstEventMs ??= Math.round(now);
-        timing.events += events.length;
-        if (now - lastBurstAt > BURST_GAP_MS) timing.bursts++;
-        lastBurstAt = now;
-        if (events.some((e) => e.trim() === 'data: [DONE]')) timing.done = true;
-        if (timing.bursts >= stopAfter && !timing.done) {
-          timing.stopped = true;
-          finish();
-          req.destroy();
+        if (events.length > 0) {
+          const now = performance.now() - t0;
+          timing.firstEventMs ??= Math.round(now);
+          timing.events += events.length;
+          if (now - lastBurstAt > BURST_GAP_MS) timing.bursts++;
+          lastBurstAt = now;
+          if (events.some((e) => e.trim() === 'data: [DONE]')) timing.done = true;
         }
+        if (timing.events > 0 && !timing.done && !timing.paused) watchForPause();
       });
       res.on('end', finish);
+      res.on('close', () => clearTimeout(quiet));
       // After a stop, the destroyed request's errors land on a settled promise.
       res.on('error', reject);
     });
@@ -222,22 +252,18 @@ function streamOnce(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stop
   });
 }
 
-/** Whether a stream's events came in at least `bursts` separate bursts: it was passed through as it came. */
-export function cameInBursts(s: StreamTiming, bursts: number): boolean {
-  return s.events >= 2 && s.bursts >= bursts;
-}
-
 /**
- * fetchStream for the streaming probe. A stream whose events all came in one
- * burst is fetched once more before it counts as buffered: a stall of this
- * process (a busy event loop, many hosts at once) also merges bursts, but only
- * a buffering proxy merges them every time.
+ * fetchStream for the streaming probe, which hangs up once the stream has
+ * paused. A stream that never paused before its end is fetched once more
+ * before it counts as buffered: a stall of this process (a busy event loop,
+ * many hosts at once) can also hide a pause, but only a buffering proxy
+ * hides it every time.
  */
-export async function fetchStreamChecked(v: HostVars, spec: RequestSpec, ca: Buffer | undefined, stopAfter: number): Promise<StreamTiming & { tries: number }> {
-  const first = await fetchStream(v, spec, ca, stopAfter);
-  const merged = first.status === 200 && first.events >= 2 && !cameInBursts(first, stopAfter);
+export async function fetchStreamChecked(v: HostVars, spec: RequestSpec, ca: Buffer | undefined): Promise<StreamTiming & { tries: number }> {
+  const first = await fetchStream(v, spec, ca, true);
+  const merged = first.status === 200 && first.events > 0 && !first.paused;
   if (!merged || spec.signal?.aborted) return { ...first, tries: 1 };
-  return { ...(await fetchStream(v, spec, ca, stopAfter)), tries: 2 };
+  return { ...(await fetchStream(v, spec, ca, true)), tries: 2 };
 }
 
 /** A websocket upgrade: resolves with 101 on success, else the status given instead. */
