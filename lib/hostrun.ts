@@ -128,13 +128,13 @@ export class HostRun {
 
   async preflight(): Promise<void> {
     const v = this.vars;
-    // Only a run that may turn out to be a no-op, with the token known before the host is read.
-    // Their connections open while SSH logs in (this thread mostly waits for sshd then), but no
-    // request goes before the login: a host converge cannot log in to gets none carrying the token.
+    // Only a run that may turn out to be a no-op. Their connections open while SSH logs in (this
+    // thread mostly waits for sshd then), but no request goes before the login: a host converge
+    // cannot log in to gets none. Without a local token, those that carry one wait for the read.
     let login: Deferred | undefined;
-    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken && this.local) {
+    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken) {
       login = deferred();
-      this.early = EarlyProbes.start(v, this.local.value, login.promise);
+      this.early = EarlyProbes.start(v, this.local?.value ?? null, login.promise);
     }
     try {
       this.remote = { host: this.host.name, transport: await this.opts.connect(this.host) };
@@ -164,8 +164,8 @@ export class HostRun {
       await this.dropEarly();
       await this.analyse({ lock: true });
     }
-    if (this.early && this.held && !this.locked && !this.changed) this.early.keep(this.held);
-    else await this.dropEarly();
+    const kept = this.early && this.held && !this.locked && !this.changed && this.early.keep(this.held, this.token);
+    if (!kept) await this.dropEarly();
     if (!this.flags.websocketMap) this.noteUpgradeMap();
     if (this.needsCertificate && this.opts.mode === 'check') this.outcome.notes.push(`would obtain a certificate for ${v.domain} (certbot --webroot)`);
     if (this.opts.mode === 'check' && this.facts!.exists.get(LOCK_PATH)) this.outcome.notes.push(lockNote(this.facts!.files.get(LOCK_HOLDER)?.content));

@@ -28,7 +28,8 @@ export interface ProbeResult {
 
 export interface ProbeContext {
   vars: HostVars;
-  token: string;
+  /** A promise when it is known later than the login (early probes with the host's own token). */
+  token: string | Promise<string>;
   ca?: Buffer;
   /** A token this run replaced (--rotate-token): it must now get 401. */
   retiredToken?: string | null;
@@ -140,7 +141,12 @@ class OpenedAheadPool extends Agent {
 }
 
 async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Preconnected): Promise<ProbeResult[]> {
-  const { vars: v, token, ca, signal } = ctx;
+  const { vars: v, ca, signal } = ctx;
+  // The probes that carry the token wait for it; the others go at once. A
+  // token known already is not awaited: /api/ps must stay the first request.
+  const known = ctx.token;
+  const token = Promise.resolve(known);
+  const withToken = <T>(probe: (t: string) => Promise<T>): Promise<T> => (typeof known === 'string' ? probe(known) : token.then(probe));
   const https = async (queued: Queued | null, path: string, headers: Record<string, string> = {}) => {
     const r = await fetchReply(v, { scheme: 'https', path, headers, signal, agent: pool }, ca);
     if (queued) queued.ms += r.queuedMs;
@@ -151,14 +157,14 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
   // The streaming probe uses a model Ollama already has loaded: loading one
   // (a cold start) can take minutes and evict the model clients are using.
   // /api/ps goes first: the streaming probe, the longest, waits for it.
-  const loaded = https(null, '/ollama/api/ps', bearer(token)).then(loadedModels, () => null);
+  const loaded = withToken((t) => https(null, '/ollama/api/ps', bearer(t))).then(loadedModels, () => null);
   let listed: string | undefined;
-  const models = timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async (queued) => {
-    const r = await https(queued, '/ollama/v1/models', bearer(token));
+  const models = withToken((t) => timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async (queued) => {
+    const r = await https(queued, '/ollama/v1/models', bearer(t));
     if (r.status === 200 && jsonList(r, 'data')) listed = JSON.parse(r.body).data[0]?.id;
     return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
-  });
-  const stream = loaded.then(async (running) => {
+  }));
+  const stream = Promise.all([loaded, token]).then(async ([running, t]) => {
     if (running?.length === 0) return streamNotChecked();
     let model = running?.[0];
     if (!model) {
@@ -168,7 +174,7 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
     return timed('stream', STREAM_NAME, STREAM_EXPECTED, async () => {
       const body = JSON.stringify({ model, stream: true, max_tokens: 16, messages: [{ role: 'user', content: 'Reply with the single word OK.' }] });
       // Events, then a pause with the stream still open, prove it passes through unbuffered: no need to wait for the rest.
-      const headers = { ...bearer(token), 'Content-Type': 'application/json' };
+      const headers = { ...bearer(t), 'Content-Type': 'application/json' };
       const spec = { scheme: 'https' as const, method: 'POST', path: '/ollama/v1/chat/completions', headers, body, signal, connection: streamConnection };
       const s = await fetchStreamChecked(v, spec, ca);
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
@@ -190,10 +196,10 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
       const r = await https(queued, '/ollama/v1/models', bearer(wrong));
       return { ok: r.status === 401, status: r.status };
     }),
-    timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async (queued) => {
-      const r = await https(queued, '/ollama/api/tags', bearer(token));
+    withToken((t) => timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async (queued) => {
+      const r = await https(queued, '/ollama/api/tags', bearer(t));
       return { ok: r.status === 200 && jsonList(r, 'models'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
-    }),
+    })),
     stream,
     timed('anythingllm', 'GET /anythingllm/', '200', async (queued) => {
       const r = await https(queued, '/anythingllm/');

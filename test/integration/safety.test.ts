@@ -296,30 +296,33 @@ test('a first converge: the manifest is written once, after the last write; one 
 // what they see may only be used when the run reloads nothing, and their
 // probe file only be written once the run is known to change nothing. The
 // host's read writes it then, when converge tells it to (lib/gather.ts).
-test('a no-op verifies with the probes it started while reading; its one privileged command, the read, places the ACME probe file', async () => {
-  resetLab();
-  assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
-  const mark = sudoLog().length;
-  const watcher = watchProbeFileAndLock();
-  let noop;
-  let left;
-  try {
-    noop = await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
-    await sleep(100); // the last inotify events
-    left = readdirSync(watcher.dir);
-  } finally {
-    watcher.stop();
-  }
-  assert.is(noop.code, 0, noop.stderr);
-  assert.match(noop.stdout, /verify: 10\/11 probes passed \(probed while the host was read: no change to wait for\)/);
-  const commands = sudoLog().slice(mark);
-  assert.is(commands.length, 1, commands.map((l) => l.slice(0, 160)).join('\n'));
-  assert.match(commands[0], /nginx_cmd=\$1 nprobes=\$2/);
-  const probeFile = watcher.events.filter((e) => e.startsWith('probe-file rename converge-probe-'));
-  assert.is(probeFile.length, 2, `written, then removed: ${watcher.events.join(', ')}`);
-  assert.not.ok(watcher.events.some((e) => e.startsWith('lock')), 'no lock');
-  assert.equal(left, [], 'the probe file is gone');
-});
+// The token may be known before the read (the environment) or only from it (the host's own).
+for (const [source, env] of [['a token from the environment', { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN }], ['the token on the host', {}]] as const) {
+  test(`a no-op verifies with the probes it started while reading (${source}); its one privileged command, the read, places the ACME probe file`, async () => {
+    resetLab();
+    assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
+    const mark = sudoLog().length;
+    const watcher = watchProbeFileAndLock();
+    let noop;
+    let left;
+    try {
+      noop = await run(['-i', LAB_INVENTORY], env);
+      await sleep(100); // the last inotify events
+      left = readdirSync(watcher.dir);
+    } finally {
+      watcher.stop();
+    }
+    assert.is(noop.code, 0, noop.stderr);
+    assert.match(noop.stdout, /verify: 10\/11 probes passed \(probed while the host was read: no change to wait for\)/);
+    const commands = sudoLog().slice(mark);
+    assert.is(commands.length, 1, commands.map((l) => l.slice(0, 160)).join('\n'));
+    assert.match(commands[0], /nginx_cmd=\$1 nprobes=\$2/);
+    const probeFile = watcher.events.filter((e) => e.startsWith('probe-file rename converge-probe-'));
+    assert.is(probeFile.length, 2, `written, then removed: ${watcher.events.join(', ')}`);
+    assert.not.ok(watcher.events.some((e) => e.startsWith('lock')), 'no lock');
+    assert.equal(left, [], 'the probe file is gone');
+  });
+}
 
 test('a run with changes drops its early probes (they saw the broken gateway), writes no probe file before its lock, and verifies after its reload', async () => {
   resetLab();
