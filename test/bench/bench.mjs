@@ -3,7 +3,8 @@
 // measurement, not a test: it prints medians and never fails on a slow number
 // (it fails only when a run does not do what it should, e.g. a no-op run that
 // changes something). Run it under the lab lock, on an up lab (npm run bench
-// does both). BENCH_RUNS (default 5) sets the runs per measurement. The
+// does both). BENCH_RUNS (default 9: on a shared machine, medians of 5 moved
+// by 50 ms from one benchmark to the next) sets the runs per measurement. The
 // measurements are taken round-robin (one run of each per round), so that
 // the ratios the targets set compare runs taken close together.
 //
@@ -40,7 +41,7 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
 const SSHD_LOG = join(LAB, 'run/sshd.log');
 const SUDO_LOG = join(LAB, 'run/sudo.log'); // the lab's sudoers logs each privileged command
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
 const ZX = join(REPO, 'node_modules/.bin/zx');
 const CLI = join(REPO, 'tasks/converge.mjs');
