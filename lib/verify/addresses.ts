@@ -14,6 +14,18 @@ export function isPrivateAddress(ip: string): boolean {
   return v6 === '::1' || v6 === '::' || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6);
 }
 
+/**
+ * Names that never resolve publicly (RFC 6761 special-use names, .local for
+ * mDNS, .home.arpa and .internal for private networks): the suffix, or null.
+ * Such a name is not looked up: the answer is known, and the query would only
+ * leave this machine for its resolver (from a lab or a test, where nothing should).
+ */
+export function reservedSuffix(domain: string): string | null {
+  const name = domain.toLowerCase().replace(/\.$/, '');
+  return RESERVED.find((r) => name === r || name.endsWith(`.${r}`)) ?? null;
+}
+const RESERVED = ['test', 'example', 'invalid', 'localhost', 'local', 'home.arpa', 'internal', 'example.com', 'example.net', 'example.org'];
+
 export interface Resolution {
   addresses: string[];
   error?: string;

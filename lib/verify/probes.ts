@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
 import type { HostVars } from '../variables.js';
-import { isPrivateAddress, resolveDomain } from './addresses.js';
+import { isPrivateAddress, reservedSuffix, resolveDomain } from './addresses.js';
 import { fetchReply, fetchStreamChecked, Preconnected, upgradeStatus, type Reply } from './http.js';
 
 export type ProbeId =
@@ -268,9 +268,11 @@ async function acmeProbe(ctx: ProbeContext): Promise<ProbeResult> {
 
 async function publicDnsProbe(v: HostVars): Promise<ProbeResult> {
   const t0 = performance.now();
-  const res = await resolveDomain(v.domain);
+  const reserved = reservedSuffix(v.domain);
+  const res = reserved ? { addresses: [] } : await resolveDomain(v.domain);
   const priv = res.addresses.filter(isPrivateAddress);
   const base = { id: 'public-dns' as const, name: `${v.domain} resolves to a public address`, expected: 'public addresses only', status: null, warning: true, ms: Math.round(performance.now() - t0) };
+  if (reserved) return { ...base, ok: false, detail: `not looked up: .${reserved} is a reserved name that never resolves publicly, so Cursor cannot reach this gateway by it` };
   if (res.error) return { ...base, ok: false, detail: `does not resolve from here (${res.error})` };
   if (priv.length > 0) return { ...base, ok: false, detail: `resolves to ${priv.join(', ')}: Cursor refuses private, loopback and link-local addresses (ssrf_blocked)` };
   return { ...base, ok: true, detail: res.addresses.join(', ') };

@@ -65,8 +65,9 @@ test('every probe passes on a converged gateway; the token is never printed', as
   assert.equal(probes.map((p) => p.id).sort(), [...ids].sort());
   for (const p of probes) assert.ok(p.ok || p.warning, `${p.id}: ${JSON.stringify(p)}`);
   assert.is(probe(probes, 'websocket').status, 101);
-  // The lab name resolves nowhere: a warning, not a failure.
+  // The lab name is under .test: a warning, not a failure, and no DNS query leaves the machine.
   assert.is(probe(probes, 'public-dns').warning, true);
+  assert.match(String(probe(probes, 'public-dns').detail), /^not looked up: \.test is a reserved name/);
   assert.not.ok(run.stdout.includes(TOKEN) || run.stderr.includes(TOKEN));
   const text = await verify();
   assert.match(text.stdout, /pass\s+200\s+\d+ ms\s+POST \/ollama\/v1\/chat\/completions, stream: true \(1 event\(s\) in 1 burst\(s\), first after \d+ ms, then a pause, stream open, stopped after \d+ ms\)/);

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isPrivateAddress } from '../../lib/verify/addresses.js';
+import { isPrivateAddress, reservedSuffix } from '../../lib/verify/addresses.js';
 import { diagnose } from '../../lib/verify/diagnose.js';
 import { judge, needsBackendCheck } from '../../lib/verify/gate.js';
 import { loadedModels, type ProbeId, type ProbeResult } from '../../lib/verify/probes.js';
@@ -21,6 +21,14 @@ for (const [ip, priv] of [
   ['::1', true], ['fd00::1', true], ['fe80::1', true], ['2001:4860:4860::8888', false], ['::ffff:192.168.0.1', true], ['::ffff:8.8.8.8', false],
 ] as const) {
   test(`isPrivateAddress(${ip}) = ${priv}`, () => assert.is(isPrivateAddress(ip), priv));
+}
+
+for (const [name, suffix] of [
+  ['gateway.converge.test', 'test'], ['GW.Example.COM.', 'example.com'], ['proxy.home.arpa', 'home.arpa'], ['localhost', 'localhost'],
+  ['printer.local', 'local'], ['llm.corp.internal', 'internal'], ['gw.example.com', 'example.com'], ['x.invalid', 'invalid'],
+  ['gateway.contest.io', null], ['latest', null], ['example.company.com', null], ['gw.mylocal', null],
+] as const) {
+  test(`reservedSuffix(${name}) = ${suffix}`, () => assert.is(reservedSuffix(name), suffix));
 }
 
 test('judge: every probe passing (warnings allowed) -> pass', () => {
