@@ -2,6 +2,7 @@
 // The token only ever travels in a request header.
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'node:https';
+import { deferred } from '../deferred.js';
 import type { HostVars } from '../variables.js';
 import { isPrivateAddress, reservedSuffix, resolveDomain } from './addresses.js';
 import { fetchReply, fetchStreamChecked, Preconnected, upgradeStatus, type Reply } from './http.js';
@@ -153,18 +154,25 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
     return r;
   };
   const wrong = randomBytes(32).toString('hex');
+  // The streaming probe, the longest, sends its request before the others
+  // (which would hold this thread and /api/ps's answer up), once /api/ps has
+  // answered. When the token comes later, those without it use the wait.
+  const streamSent = deferred();
+  const afterStream = <T>(probe: () => Promise<T>): Promise<T> => streamSent.promise.then(probe);
+  const untokened = typeof known === 'string' ? afterStream : <T>(probe: () => Promise<T>): Promise<T> => probe();
 
   // The streaming probe uses a model Ollama already has loaded: loading one
   // (a cold start) can take minutes and evict the model clients are using.
   // /api/ps goes first: the streaming probe, the longest, waits for it.
   const loaded = withToken((t) => https(null, '/ollama/api/ps', bearer(t))).then(loadedModels, () => null);
   let listed: string | undefined;
-  const models = withToken((t) => timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async (queued) => {
+  const models = afterStream(() => withToken((t) => timed('models', 'GET /ollama/v1/models with the token', '200 + {"data": [...]}', async (queued) => {
     const r = await https(queued, '/ollama/v1/models', bearer(t));
     if (r.status === 200 && jsonList(r, 'data')) listed = JSON.parse(r.body).data[0]?.id;
     return { ok: r.status === 200 && jsonList(r, 'data'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
-  }));
+  })));
   const stream = Promise.all([loaded, token]).then(async ([running, t]) => {
+    if (!running?.length) streamSent.resolve(); // nothing to stream with, or no /api/ps: the others go now
     if (running?.length === 0) return streamNotChecked();
     let model = running?.[0];
     if (!model) {
@@ -176,7 +184,9 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
       // Events, then a pause with the stream still open, prove it passes through unbuffered: no need to wait for the rest.
       const headers = { ...bearer(t), 'Content-Type': 'application/json' };
       const spec = { scheme: 'https' as const, method: 'POST', path: '/ollama/v1/chat/completions', headers, body, signal, connection: streamConnection };
-      const s = await fetchStreamChecked(v, spec, ca);
+      const sent = fetchStreamChecked(v, spec, ca);
+      streamSent.resolve();
+      const s = await sent;
       const end = s.stopped ? `stopped after ${s.endMs} ms` : `end after ${s.endMs} ms${s.done ? '' : ', no [DONE]'}`;
       return {
         ok: s.status === 200 && s.paused,
@@ -186,46 +196,49 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
     });
   });
 
+  const release = () => streamSent.resolve();
+  stream.then(release, release);
+
   return Promise.all([
     models,
-    timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async (queued) => {
+    untokened(() => timed('gate-anonymous', 'GET /ollama/v1/models without a token', '401', async (queued) => {
       const r = await https(queued, '/ollama/v1/models');
       return { ok: r.status === 401, status: r.status };
-    }),
-    timed('gate-wrong-token', 'GET /ollama/v1/models with a wrong token', '401', async (queued) => {
+    })),
+    untokened(() => timed('gate-wrong-token', 'GET /ollama/v1/models with a wrong token', '401', async (queued) => {
       const r = await https(queued, '/ollama/v1/models', bearer(wrong));
       return { ok: r.status === 401, status: r.status };
-    }),
-    withToken((t) => timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async (queued) => {
+    })),
+    afterStream(() => withToken((t) => timed('tags', 'GET /ollama/api/tags with the token', '200 + {"models": [...]}', async (queued) => {
       const r = await https(queued, '/ollama/api/tags', bearer(t));
       return { ok: r.status === 200 && jsonList(r, 'models'), status: r.status, detail: r.status === 200 ? undefined : r.body.slice(0, 300) };
-    })),
+    }))),
     stream,
-    timed('anythingllm', 'GET /anythingllm/', '200', async (queued) => {
+    untokened(() => timed('anythingllm', 'GET /anythingllm/', '200', async (queued) => {
       const r = await https(queued, '/anythingllm/');
       return { ok: r.status === 200, status: r.status };
-    }),
-    timed('anythingllm-redirect', 'GET /anythingllm', '301 -> /anythingllm/', async (queued) => {
+    })),
+    untokened(() => timed('anythingllm-redirect', 'GET /anythingllm', '301 -> /anythingllm/', async (queued) => {
       const r = await https(queued, '/anythingllm');
       const to = String(r.headers.location ?? '');
       return { ok: r.status === 301 && /\/anythingllm\/$/.test(to), status: r.status, detail: to ? `Location: ${to}` : undefined };
-    }),
-    timed('websocket', 'websocket upgrade under /anythingllm/', '101', async () => {
+    })),
+    untokened(() => timed('websocket', 'websocket upgrade under /anythingllm/', '101', async () => {
       const status = await upgradeStatus(v, '/anythingllm/api/agent-invocation/converge-probe', ca, signal);
       return { ok: status === 101, status };
-    }),
-    timed('http-redirect', `GET http://${v.domain}:${v.http_port}/ollama/v1/models`, '301 -> https', async () => {
+    })),
+    untokened(() => timed('http-redirect', `GET http://${v.domain}:${v.http_port}/ollama/v1/models`, '301 -> https', async () => {
       const r = await fetchReply(v, { scheme: 'http', path: '/ollama/v1/models', signal }, ca);
       const to = String(r.headers.location ?? '');
       return { ok: r.status === 301 && to.startsWith(`https://${v.domain}`), status: r.status, detail: to ? `Location: ${to}` : undefined };
-    }),
-    acmeProbe(ctx),
+    })),
+    untokened(() => acmeProbe(ctx)),
     publicDnsProbe(v),
     ...(ctx.retiredToken
-      ? [timed('gate-retired-token', 'GET /ollama/v1/models with the replaced token', '401', async (queued) => {
+      ? [afterStream(() => timed('gate-retired-token', 'GET /ollama/v1/models with the replaced token', '401', async (queued) => {
           const r = await https(queued, '/ollama/v1/models', bearer(ctx.retiredToken!));
           return { ok: r.status === 401, status: r.status };
-        })]
+        }))]
       : []),
   ]);
 }

@@ -89,6 +89,18 @@ test('the plain probes share two kept-open connections: 7 requests, 2 TLS handsh
   assert.ok(connections.size <= 2, `${connections.size} connections:\n${lines.join('\n')}`);
 });
 
+test('the other probes wait for /api/ps: the streaming probe, the longest, sends its request first', async () => {
+  // /api/ps answers 200 ms late: a request sent meanwhile would reach Ollama well before that.
+  const { seen } = await verifyWithOllama('ps-delay', '200', '0');
+  const at = (url: string) => {
+    const r = seen.find((x) => x.url === url);
+    assert.ok(r, `${url} reached Ollama: ${seen.map((x) => x.url).join(' ')}`);
+    return Date.parse(r!.time);
+  };
+  const ps = at('/api/ps');
+  for (const url of ['/v1/chat/completions', '/v1/models', '/api/tags']) assert.ok(at(url) - ps >= 150, `${url} came ${at(url) - ps} ms after /api/ps`);
+});
+
 test('a no-op converge verifies through nginx reloads made meanwhile by someone else (no lock, no false failure)', async () => {
   const ok = await converge(['-i', LAB_INVENTORY], ENV);
   assert.is(ok.code, 0, ok.stdout + ok.stderr);
@@ -124,7 +136,7 @@ async function verifyWithOllama(name: string, value: string, restore: string) {
   try {
     const run = await verify(['--json']);
     assert.is(run.code, 0, run.stdout + run.stderr);
-    const seen = (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string; body: string }[];
+    const seen = (await (await fetch('http://127.0.0.1:31434/__lab/requests')).json()) as { method: string; url: string; body: string; time: string }[];
     return { probes: run.doc.hosts[0].probes as Probe[], seen };
   } finally {
     await lab(name, restore);

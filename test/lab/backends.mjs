@@ -81,6 +81,8 @@ let loaded = true;
 // POST /__lab/ps with "off": GET /api/ps answers 404, as an older Ollama or
 // another OpenAI-compatible server does; "on" serves it again.
 let psServed = true;
+// POST /__lab/ps-delay with a number of ms: GET /api/ps answers that much later (0: at once).
+let psDelayMs = 0;
 
 async function ollama(req, res) {
   if (req.method === 'POST' && req.url === '/__lab/loaded') {
@@ -90,6 +92,10 @@ async function ollama(req, res) {
   if (req.method === 'POST' && req.url === '/__lab/ps') {
     psServed = (await readBody(req)).trim() !== 'off';
     return json(res, 200, { psServed });
+  }
+  if (req.method === 'POST' && req.url === '/__lab/ps-delay') {
+    psDelayMs = Number((await readBody(req)).trim()) || 0;
+    return json(res, 200, { psDelayMs });
   }
   if (ollamaLog.introspect(req, res)) return;
   const body = await readBody(req);
@@ -112,6 +118,7 @@ async function ollama(req, res) {
     return json(res, 200, { models: [{ name: MODEL, model: MODEL, size: 2019393189 }] });
   }
   if (req.method === 'GET' && path === '/api/ps' && psServed) {
+    if (psDelayMs > 0) await new Promise((r) => setTimeout(r, psDelayMs));
     const models = loaded ? [{ name: MODEL, model: MODEL, size: 2019393189, size_vram: 2019393189, expires_at: new Date(Date.now() + 300_000).toISOString() }] : [];
     return json(res, 200, { models });
   }
