@@ -191,6 +191,7 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
       return {
         ok: s.status === 200 && s.paused,
         status: s.status,
+        // diagnose() reads the leading count of events.
         detail: `${s.events} event(s) in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${s.paused ? 'then a pause, stream open' : 'no pause before the end'}, ${end}${s.tries > 1 ? ' (second try: the first never paused)' : ''}`,
       };
     });

@@ -110,6 +110,14 @@ test('loadedModels: embedding models (they cannot chat) are left out', () => {
   assert.equal(loadedModels(reply(200, JSON.stringify({ models: [{ name: 'all-minilm', details: { family: 'bert' } }] }))), []);
 });
 
+test('diagnose: a 200 stream without a pause is buffering; one without any event is a backend that does not stream', () => {
+  const detail = (events: number) => `${events} event(s) in 1 burst(s), first after 3 ms, no pause before the end, end after 3 ms`;
+  assert.match(diagnose(p('stream', false, 200, { detail: detail(5) }), V).cause, /never paused with the stream open, it arrived all at once: the proxy buffers/);
+  const none = diagnose(p('stream', false, 200, { detail: detail(0) }), V);
+  assert.match(none.cause, /no server-sent events: the backend did not stream/);
+  assert.match(none.next, /backend_ip and ollama_port/);
+});
+
 test('diagnose: a stream probe not run for lack of a loaded model says so (not "the proxy buffers")', () => {
   const d = diagnose(p('stream', false, null, { warning: true, detail: 'streaming not checked: Ollama has no model loaded' }), V);
   assert.match(d.cause, /no model loaded/);
