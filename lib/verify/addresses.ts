@@ -15,8 +15,9 @@ export function isPrivateAddress(ip: string): boolean {
 }
 
 /**
- * Names that never resolve publicly (RFC 6761 special-use names, .local for
- * mDNS, .home.arpa and .internal for private networks): the suffix, or null.
+ * Names that never resolve publicly (RFC 6761 special-use names and RFC
+ * 2606's example domains, .local for mDNS, .home.arpa and .internal for
+ * private networks): the suffix, or null.
  * Such a name is not looked up: the answer is known, and the query would only
  * leave this machine for its resolver (from a lab or a test, where nothing should).
  */

@@ -89,7 +89,7 @@ test('the plain probes share two kept-open connections: 7 requests, 2 TLS handsh
   assert.ok(connections.size <= 2, `${connections.size} connections:\n${lines.join('\n')}`);
 });
 
-test('the other probes wait for /api/ps: the streaming probe, the longest, sends its request first', async () => {
+test('with the token known, the other probes wait until /api/ps, which the streaming probe needs first, has answered', async () => {
   // /api/ps answers 200 ms late: a request sent meanwhile would reach Ollama well before that.
   const { seen } = await verifyWithOllama('ps-delay', '200', '0');
   const at = (url: string) => {
