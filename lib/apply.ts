@@ -7,6 +7,7 @@ import type { Change } from './plan.js';
 import type { FileFacts } from './facts.js';
 import { RollbackError } from './errors.js';
 import { sudoOk, type Remote } from './remote.js';
+import { EXIT_ON_SIGNALS } from './shell.js';
 
 export interface JournalEntry {
   path: string;
@@ -46,8 +47,7 @@ path=$1 tmp=$2 backup=$3
 # Whatever stops this script early (a failed step, the session hung up), the
 # temp file (new content, maybe the token) does not stay behind.
 trap 'rm -f -- "$tmp"' EXIT
-trap 'exit 129' HUP
-trap 'exit 143' TERM
+${EXIT_ON_SIGNALS}
 if [ -n "$backup" ] && [ ! -e "$backup" ] && [ ! -L "$backup" ]; then
   # Every directory of the backup tree root-only: it holds old maps files (tokens).
   (umask 077; mkdir -p -- "\${backup%/*}")
@@ -105,6 +105,7 @@ const RESTORE = `
 set -e
 path=$1 tmp=$2 backup=$3
 trap 'rm -f -- "$tmp"' EXIT
+${EXIT_ON_SIGNALS}
 rm -f -- "$tmp"
 same() {
   [ "$(stat -c '%F %a %u %g' -- "$1")" = "$(stat -c '%F %a %u %g' -- "$2")" ] || return 1

@@ -6,6 +6,7 @@ import { hostname, userInfo } from 'node:os';
 import { ConvergeError } from './errors.js';
 import { PRUNE_RUNS } from './backups.js';
 import { sudoOk, sudoRun, type Remote } from './remote.js';
+import { EXIT_ON_SIGNALS } from './shell.js';
 import type { ExecResult } from './transport/types.js';
 
 export const LOCK_PATH = '/run/lock/converge.lock';
@@ -39,6 +40,7 @@ const ACQUIRE = `${OWNER}
 lock=$1 who=$2
 new="$lock.new.$$"
 trap 'rm -rf -- "$new"' EXIT
+${EXIT_ON_SIGNALS}
 mkdir -p -- "\${lock%/*}"
 rm -rf -- "$new"
 mkdir -m 0700 -- "$new" && printf '%s\\n%s\\n' "$owner" "$who" > "$new/holder" || exit 4

@@ -9,6 +9,9 @@ nginx_cmd=$1 live=$2 conf=$3 chain=$4 key=$5 dump=$6
 shift 6
 scratch=$(mktemp -d /tmp/converge-check.XXXXXX) || exit 90
 trap 'rm -rf -- "$scratch"' EXIT
+# The copy holds the maps file (the token): a signal must not skip its removal,
+# and SIGPIPE comes with a lost connection (lib/shell.ts, EXIT_ON_SIGNALS).
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM
 cp -a -- "$live/." "$scratch/" || exit 91
 
 # Absolute references to the live tree must point at the copy, or nginx -t

@@ -3,6 +3,7 @@
 import { posix } from 'node:path';
 import type { HostVars } from '../variables.js';
 import { commandFailed, sudoRun, type Remote } from '../remote.js';
+import { EXIT_ON_SIGNALS } from '../shell.js';
 import { HeldStdin, type ExecResult } from '../transport/types.js';
 
 // Places $dir/$name holding $content (a random probe, not a secret), says
@@ -14,7 +15,7 @@ set --
 d=$dir
 while [ -n "$d" ] && [ ! -d "$d" ]; do set -- "$@" "$d"; d=\${d%/*}; done
 trap 'rm -f -- "$dir/$name"; for c in "$@"; do rmdir -- "$c" 2>/dev/null || true; done' EXIT
-trap 'exit 1' HUP INT TERM
+${EXIT_ON_SIGNALS}
 mkdir -p -m 0755 -- "$dir" || exit 1
 (umask 022; printf '%s\\n' "$content" > "$dir/$name") || exit 1
 echo placed

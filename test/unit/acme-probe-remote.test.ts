@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseInventory } from '../../lib/inventory.js';
 import { LocalTransport } from '../../lib/transport/local.js';
-import { placeChallenge } from '../../lib/verify/host.js';
+import { PLACE_FILE, placeChallenge } from '../../lib/verify/host.js';
 import { gather } from '../../lib/gather.js';
 
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
@@ -92,6 +92,17 @@ test('converge dying while the probe file is placed: the file and its directorie
   assert.is(code, 0);
   assert.is(out, 'placed\n', 'the file was there when the stand-in died');
   assert.ok(await until(() => !existsSync(file) && !existsSync(join(webroot, '.well-known')), 5000), 'removed once its stdin ended');
+});
+
+test('the connection gone before the file is announced ("placed" meets a closed pipe): the file and its directories still go', async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const dir = join(webroot, '.well-known/acme-challenge');
+  const child = spawn('sh', ['-c', `dir=$1 name=$2 content=$3\n${PLACE_FILE}`, 'place', dir, 'probe-5', 'gone'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  child.stderr.destroy();
+  await new Promise((r) => child.on('close', r));
+  assert.not.ok(existsSync(join(dir, 'probe-5')), 'the file is removed');
+  assert.not.ok(existsSync(join(webroot, '.well-known')), 'so are the directories it created');
 });
 
 // The host's read held for the probe file (lib/gather.ts): it places the

@@ -22,12 +22,15 @@ interface Fake {
   remote: Remote;
   /** Cut the stdin of the next command after this many bytes, as a connection lost mid-transfer would. */
   cutNextStdinAt: number | null;
+  /** With the cut, the client end is gone too, as when sshd dies: what the script writes then meets a closed pipe (SIGPIPE). */
+  dropWithCut: boolean;
 }
 
 /** A Remote whose commands run here through sh (sudo -n included): no SSH, same scripts. */
 function local(): Fake {
   const fake: Fake = {
     cutNextStdinAt: null,
+    dropWithCut: false,
     remote: {
       host: 'unit',
       transport: {
@@ -42,6 +45,10 @@ function local(): Fake {
             child.stdin.on('error', () => {});
             const cut = fake.cutNextStdinAt;
             fake.cutNextStdinAt = null;
+            if (cut !== null && fake.dropWithCut) {
+              child.stdout.destroy();
+              child.stderr.destroy();
+            }
             child.on('close', (code) => {
               if (cut !== null) reject(new Error('the SSH connection was lost while a command was running'));
               else resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: err });
@@ -124,6 +131,19 @@ test('content cut short in transit (connection lost mid-stdin): the target keeps
   assert.is(readFileSync(path, 'utf8'), OLD, 'wholly old: a half-received file must not be renamed into place');
   assert.is(identity(path), before);
   assert.equal(tempFiles(join(dir, 'conf.d')), [], 'no half-written temp file left behind');
+});
+
+test('the connection gone mid-transfer (the script\'s complaint then meets a closed pipe): the temp file still goes, the target stays old', async () => {
+  const { dir, journal } = fresh();
+  const path = join(dir, 'conf.d/maps.conf');
+  writeFileSync(path, OLD, { mode: 0o640 });
+  const before = identity(path);
+  const fake = local();
+  fake.cutNextStdinAt = 100;
+  fake.dropWithCut = true;
+  await applyChange(fake.remote, journal, changeFor(fileSpec(path, NEW))).catch(() => {});
+  assert.is(identity(path), before);
+  assert.equal(tempFiles(join(dir, 'conf.d')), [], 'a SIGPIPE must not skip the cleanup of the temp file (new content, maybe a token)');
 });
 
 test('content cut short for a file that did not exist: it stays absent', async () => {

@@ -18,8 +18,11 @@ const dir = mkdtempSync(join(tmpdir(), 'converge-lock-'));
 let n = 0;
 const lockPath = () => join(dir, `case-${++n}`, 'converge.lock');
 
-/** Each command in its own short-lived shell named `name` (a session that ends with the command), or straight under node. */
-function remote(via: 'node' | 'sshd' | 'sshd-session'): Remote & { pids: number[] } {
+/**
+ * Each command in its own short-lived shell named `name` (a session that ends with the command), or straight under node.
+ * `gone`: the client end is closed, as when the connection dies: what the command writes meets a closed pipe.
+ */
+function remote(via: 'node' | 'sshd' | 'sshd-session', gone = false): Remote & { pids: number[] } {
   const shell = via === 'node' ? 'sh' : join(dir, via);
   if (via !== 'node' && !existsSync(shell)) symlinkSync('/bin/sh', shell);
   const pids: number[] = [];
@@ -37,6 +40,10 @@ function remote(via: 'node' | 'sshd' | 'sshd-session'): Remote & { pids: number[
           let err = '';
           child.stdout.on('data', (d: Buffer) => out.push(d));
           child.stderr.on('data', (d: Buffer) => (err += d));
+          if (gone) {
+            child.stdout.destroy();
+            child.stderr.destroy();
+          }
           child.on('close', (code) => resolve({ code: code ?? 128, stdout: Buffer.concat(out), stderr: err }));
           child.stdin.end(opts.stdin ?? '');
         }),
@@ -89,6 +96,14 @@ test('a live holder: the second run fails at once with the holder (machine, pid,
   assert.match(err.message, new RegExp(`^another run holds the lock: converge on ${hostname()} \\(pid ${process.pid}, user \\S+, since \\S+Z, command: converge -i prod\\.yml --limit proxy-1\\)$`));
   assert.match(err.hint ?? '', /--lock-timeout/);
   assert.match(holder(path).line, /command: converge -i prod\.yml --limit proxy-1\)$/, 'the holder is untouched');
+});
+
+test('a contender whose connection is gone when told the lock is held leaves no half-built lock beside it (SIGPIPE skips no cleanup)', async () => {
+  const path = lockPath();
+  await acquireLock(remote('node'), 'converge first', 0, path);
+  await acquireLock(remote('node', true), 'converge second', 0, path).catch(() => {});
+  assert.equal(readdirSync(join(path, '..')), ['converge.lock']);
+  assert.match(holder(path).line, /command: converge first\)$/);
 });
 
 test('--lock-timeout: waits for the holder to release, then takes the lock', async () => {
