@@ -354,7 +354,9 @@ test('the SSH connection dropped mid-apply: the host fails at once with a clear 
   assert.match(h.error, /^\[lab-proxy\] converge-lab@127\.0\.0\.1:2222: the SSH connection was lost( while a command was running)?: /, h.error);
   assert.match(h.error, /run converge again/);
   if (h.rollback_error) assert.match(h.rollback_error, /SSH connection was lost|rollback could not restore/);
+  // The host's side of the cut-off command ends on its own (its temp file removed on the way).
   await sleep(300);
+  await until(() => tempFiles().length === 0, 5000);
   const which = wholeFiles(old, neu);
   assert.is(which.get(HOOK), 'new');
   assert.ok(nginxTest().ok);
