@@ -2,33 +2,14 @@
 // token): run for real on this machine (sh + sudo -n, the command line SSH
 // would carry), it is removed even when the connection is gone by the time
 // the script writes to it, which SIGPIPE would otherwise cut short.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { scratchTest } from '../../lib/nginx.js';
-import type { Remote } from '../../lib/remote.js';
-import type { ExecResult } from '../../lib/transport/types.js';
 import type { HostVars } from '../../lib/variables.js';
-
-/** A Remote whose client end is gone (sshd died): nothing the command writes is read. */
-const dropped: Remote = {
-  host: 'unit',
-  transport: {
-    description: 'local sh, client gone',
-    exec: (command: string) =>
-      new Promise<ExecResult>((resolve) => {
-        const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });
-        child.stdout.destroy();
-        child.stderr.destroy();
-        child.stdin.end();
-        child.on('close', (code, signal) => resolve({ code: code ?? 128, stdout: Buffer.alloc(0), stderr: signal ?? '' }));
-      }),
-    close: async () => {},
-  },
-};
+import { local } from './local-remote.js';
 
 const copies = () => new Set(readdirSync('/tmp').filter((f) => f.startsWith('converge-check.')));
 
@@ -40,8 +21,12 @@ test('nginx -T with the connection gone: the scratch copy (holding the token) is
   const vars = { nginx_conf: join(live, 'nginx.conf'), nginx_command: 'nginx' } as HostVars;
   const before = copies();
   try {
-    const res = await scratchTest(dropped, vars, [], null, true);
-    assert.ok(res && !res.ok, 'the script did not end normally');
+    // The connection lost at once: the script's first words ("scratch <dir>") meet a closed pipe.
+    const gone = local();
+    gone.cutNextStdinAt = 0;
+    gone.dropWithCut = true;
+    const err = await scratchTest(gone.remote, vars, [], null, true).then(() => null, (e: Error) => e);
+    assert.match(String(err), /connection was lost/);
     const left = [...copies()].filter((f) => !before.has(f));
     for (const f of left) rmSync(join('/tmp', f), { recursive: true, force: true });
     assert.equal(left, [], 'no copy of the live tree left in /tmp');
