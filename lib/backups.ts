@@ -4,6 +4,7 @@
 import { posix } from 'node:path';
 import { JOURNAL, type Journal } from './apply.js';
 import { sudoOk, type Remote } from './remote.js';
+import { EXIT_ON_SIGNALS } from './shell.js';
 
 export interface ManifestEntry {
   path: string;
@@ -39,15 +40,24 @@ export function manifestOf(journal: Journal, meta: Omit<Manifest, 'version' | 'e
   };
 }
 
+// $1 the run's directory, $2 the manifest's name, $3 its length in bytes; the manifest on stdin.
+// A connection lost mid-transfer ends stdin early and cat still exits 0: a short
+// manifest is never renamed into place (the journal then stands in for it).
+const WRITE_MANIFEST = `set -e
+tmp=$1/.manifest.tmp
+trap 'rm -f -- "$tmp"' EXIT
+${EXIT_ON_SIGNALS}
+mkdir -p -m 0700 -- "$1"
+umask 077
+cat > "$tmp"
+got=$(wc -c < "$tmp")
+if [ "$((got))" -ne "$3" ]; then echo "received $((got)) of $3 bytes of the manifest (cut short)" >&2; exit 1; fi
+mv -f -- "$tmp" "$1/$2"`;
+
 /** Written atomically (temp + rename) in the run's directory; holds paths only, never content. */
 export async function writeManifest(r: Remote, journal: Journal, manifest: Manifest): Promise<void> {
-  await sudoOk(
-    r,
-    `writing the backup manifest in ${journal.backupDir}`,
-    'set -e; mkdir -p -m 0700 -- "$1"; umask 077; cat > "$1/.manifest.tmp"; mv -f -- "$1/.manifest.tmp" "$1/$2"',
-    [journal.backupDir, MANIFEST],
-    JSON.stringify(manifest, null, 2) + '\n',
-  );
+  const body = JSON.stringify(manifest, null, 2) + '\n';
+  await sudoOk(r, `writing the backup manifest in ${journal.backupDir}`, WRITE_MANIFEST, [journal.backupDir, MANIFEST, String(Buffer.byteLength(body))], body);
 }
 
 /**
@@ -103,6 +113,21 @@ done`,
     .filter((t) => t.trim())
     .map((t) => {
       const [run, manifest, journal] = t.split('\u001d');
-      return manifestFromJournal(backupDir, run, journal ?? '', manifest?.trim() ? (JSON.parse(manifest) as Manifest) : null);
+      return manifestFromJournal(backupDir, run, journal ?? '', readManifest(manifest));
     });
+}
+
+/**
+ * A manifest's text, or null when there is none or it cannot be read (written
+ * by hand, or torn by a crash): the run is then rebuilt from its journal, as an
+ * interrupted one, rather than one bad file hiding every other run's backups.
+ */
+function readManifest(text: string | undefined): Manifest | null {
+  if (!text?.trim()) return null;
+  try {
+    const m = JSON.parse(text) as Manifest;
+    return m && typeof m === 'object' && Array.isArray(m.entries) ? m : null;
+  } catch {
+    return null;
+  }
 }
