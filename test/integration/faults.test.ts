@@ -194,6 +194,7 @@ test('a second Ctrl-C quits at once (exit 130), even in the middle of the rollba
   assert.ok(second > 0 && Date.now() - second < 1500, 'at once');
   assert.match(res.stderr, /SIGINT: stopping at the next step and rolling back \(again to quit at once\)/);
   await sleep(300); // what was running on the host ends
+  await until(() => tempFiles().length === 0, 5000);
   wholeFiles(old, neu);
   assert.ok(nginxTest().ok);
   assert.equal(tempFiles(), []);
