@@ -65,8 +65,7 @@ export function diagnose(p: ProbeResult, v: HostVars, reach: BackendReach = {}):
       return { cause: `unexpected ${s}`, next: 'check the backend and the vhost' };
     case 'stream':
       if (p.warning) return { cause: p.detail ?? 'streaming not checked', next: 'run tasks/verify.mjs again while a model is loaded (ollama ps lists them)' };
-      // The probe's detail starts with the count of events it saw (see probes.ts).
-      if (s === 200 && /^0 event/.test(p.detail ?? '')) return { cause: 'the answer carried no server-sent events: the backend did not stream', next: 'check that backend_ip and ollama_port point at Ollama, whose OpenAI-compatible API streams with "stream": true' };
+      if (s === 200 && p.events === 0) return { cause: 'the answer carried no server-sent events: the backend did not stream', next: 'check that backend_ip and ollama_port point at Ollama, whose OpenAI-compatible API streams with "stream": true' };
       if (s === 200) return { cause: 'the streamed completion never paused with the stream open, it arrived all at once: the proxy buffers', next: 'location /ollama/ needs proxy_buffering off (and no cache); check for X-Accel-Buffering or a buffering CDN in front' };
       return { cause: `streaming request failed with ${s}`, next: 'see the models probe' };
     case 'anythingllm':

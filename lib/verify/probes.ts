@@ -21,6 +21,8 @@ export interface ProbeResult {
   status: number | null;
   /** What was seen beyond the status (redact before showing: it may quote a body). */
   detail?: string;
+  /** The streaming probe: how many server-sent events arrived. */
+  events?: number;
   /** A transport error (refused, TLS, timeout), with Node's error code. */
   error?: string;
   /** The probe's own time: a wait for one of the pooled connections is not counted. */
@@ -44,7 +46,7 @@ export interface ProbeContext {
   ready?: Promise<void>;
 }
 
-type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail'>;
+type Outcome = Pick<ProbeResult, 'ok' | 'status' | 'detail' | 'events'>;
 
 /** How long a probe's requests waited for one of the pooled connections (see runProbes). */
 interface Queued {
@@ -191,7 +193,7 @@ async function probeAll(ctx: ProbeContext, pool: Agent, streamConnection: Precon
       return {
         ok: s.status === 200 && s.paused,
         status: s.status,
-        // diagnose() reads the leading count of events.
+        events: s.events,
         detail: `${s.events} event(s) in ${s.bursts} burst(s), first after ${s.firstEventMs ?? '-'} ms, ${s.paused ? 'then a pause, stream open' : 'no pause before the end'}, ${end}${s.tries > 1 ? ' (second try: the first never paused)' : ''}`,
       };
     });

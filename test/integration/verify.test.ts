@@ -16,6 +16,7 @@ interface Probe {
   warning?: boolean;
   status: number | null;
   detail?: string;
+  events?: number;
 }
 
 /** An inventory whose site template is the built-in one with `edit` applied. */
@@ -211,6 +212,7 @@ test('a template that buffers: the streaming probe fails and says why (no rollba
   const stream = probe(host.probes, 'stream');
   assert.not.ok(stream.ok);
   assert.is(stream.status, 200);
+  assert.ok((stream.events ?? 0) > 0, `events came, all at once: ${stream.detail}`);
   assert.match(host.error, /the proxy buffers/);
   assert.match(readFileSync(SITE, 'utf8'), /proxy_buffering on;/, 'kept: only the gate and routes trigger a rollback');
   resetLab();
