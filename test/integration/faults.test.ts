@@ -15,6 +15,7 @@ import { compare, gateway, LAB, LAB_INVENTORY, labInventory, LINK, MAPS, NGINX_D
 import {
   fill,
   HOOK,
+  hostSettled,
   labMounts,
   labSessions,
   leaks,
@@ -193,8 +194,7 @@ test('a second Ctrl-C quits at once (exit 130), even in the middle of the rollba
   assert.is(res.code, 130);
   assert.ok(second > 0 && Date.now() - second < 1500, 'at once');
   assert.match(res.stderr, /SIGINT: stopping at the next step and rolling back \(again to quit at once\)/);
-  await sleep(300); // what was running on the host ends
-  await until(() => tempFiles().length === 0, 5000);
+  await hostSettled();
   wholeFiles(old, neu);
   assert.ok(nginxTest().ok);
   assert.equal(tempFiles(), []);
@@ -263,7 +263,7 @@ for (const step of STEPS) {
     const res = await r.done;
     assert.ok(await killed, 'the kill was sent during the step');
     assert.is(res.signal, 'SIGKILL');
-    await sleep(500); // whatever was running on the host finishes or dies
+    await hostSettled(500);
     try {
       const which = wholeFiles(old, neu);
       for (const p of step.done) assert.is(which.get(p), 'new', `${p} was written by an earlier step`);
@@ -355,9 +355,7 @@ test('the SSH connection dropped mid-apply: the host fails at once with a clear 
   assert.match(h.error, /^\[lab-proxy\] converge-lab@127\.0\.0\.1:2222: the SSH connection was lost( while a command was running)?: /, h.error);
   assert.match(h.error, /run converge again/);
   if (h.rollback_error) assert.match(h.rollback_error, /SSH connection was lost|rollback could not restore/);
-  // The host's side of the cut-off command ends on its own (its temp file removed on the way).
-  await sleep(300);
-  await until(() => tempFiles().length === 0, 5000);
+  await hostSettled();
   const which = wholeFiles(old, neu);
   assert.is(which.get(HOOK), 'new');
   assert.ok(nginxTest().ok);

@@ -177,6 +177,16 @@ export function tempFiles(): string[] {
   return found;
 }
 
+/**
+ * After a run was killed or cut off: what it left running on the host ends on
+ * its own (its temp file removed on the way). Waits `ms`, then up to 5 s for
+ * the temp files to go; a file that stays is for the caller's assertions.
+ */
+export async function hostSettled(ms = 300): Promise<void> {
+  await sleep(ms);
+  await until(() => tempFiles().length === 0, 5000);
+}
+
 /** Files nginx's include globs (conf.d/*.conf, sites-enabled/*) load: never a temp file. */
 export function includedFiles(): string[] {
   const conf = readdirSync(join(LAB, 'nginx/conf.d')).filter((f) => !f.startsWith('.') && f.endsWith('.conf'));
