@@ -139,14 +139,20 @@ test('--lock-timeout: asks again after 100 ms, then twice as long each time up t
   assert.is(waiter.pids.length, 7, 'one try, then one after each pause');
   assert.match(holder(path).line, /command: converge waiting\)$/);
 
+  // Against a real clock, each try costs what this machine gives it: the schedule is checked, not its length.
   const deadline: number[] = [];
-  const err = await refusal(acquireLock(remote('node'), 'converge late', 1, path, async (ms) => {
+  const t0 = Date.now();
+  const err = await refusal(acquireLock(remote('node'), 'converge late', 2, path, async (ms) => {
     deadline.push(ms);
     await new Promise((done) => setTimeout(done, ms));
   }));
+  const elapsed = Date.now() - t0;
   assert.match(err.message, /command: converge waiting\)$/);
-  assert.equal(deadline.slice(0, 3), [100, 200, 400], String(deadline));
-  assert.ok(deadline.length === 4 && deadline[3] < 400, `the last pause ends at the deadline: ${deadline}`);
+  const schedule = deadline.map((_, i) => Math.min(100 * 2 ** i, 1000));
+  assert.equal(deadline.slice(0, -1), schedule.slice(0, -1), `doubling from 100 ms, at most 1 s: ${deadline}`);
+  assert.ok(deadline.at(-1)! <= schedule.at(-1)!, `the last pause is cut at the deadline: ${deadline}`);
+  assert.ok(deadline.reduce((a, b) => a + b, 0) <= 2000, `no pause beyond the deadline: ${deadline}`);
+  assert.ok(elapsed >= 2000, `asked until the deadline, not less: ${elapsed} ms`);
 });
 
 test('lockAndRun: the script runs in the same command once the lock is taken, with its own arguments and exit code; never while another run holds it', async () => {
