@@ -182,23 +182,28 @@ if [[ ! -f $LAB/pki/ca.pem || ! -f $LAB/pki/ca.key ]]; then
 fi
 chmod 0600 "$LAB/pki/ca.key"
 chmod 0644 "$LAB/pki/ca.pem"
+# issue_leaf CN SAN DIR: a P-256 key and a server certificate for it signed by
+# the lab CA, as DIR/key.pem and DIR/cert.pem.
+issue_leaf() {
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    -keyout "$3/key.pem" -out "$3/req.csr" 2>/dev/null || die "could not create a key for $1"
+  printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
+    'extendedKeyUsage=serverAuth' "subjectAltName=$2" >"$3/ext"
+  openssl x509 -req -in "$3/req.csr" -CA "$LAB/pki/ca.pem" -CAkey "$LAB/pki/ca.key" \
+    -CAcreateserial -CAserial "$LAB/pki/ca.srl" -days 825 -sha256 -extfile "$3/ext" \
+    -out "$3/cert.pem" 2>/dev/null || die "could not sign the certificate for $1"
+}
 arch="$LAB/letsencrypt/archive/$DOMAIN"
 live="$LAB/letsencrypt/live/$DOMAIN"
 if [[ ! -f $arch/privkey1.pem || ! -f $arch/fullchain1.pem ]]; then
   tmp=$(mktemp -d)
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$DOMAIN" \
-    -keyout "$tmp/privkey.pem" -out "$tmp/req.csr" 2>/dev/null || die "could not create server key"
-  printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
-    'extendedKeyUsage=serverAuth' "subjectAltName=DNS:$DOMAIN,IP:127.0.0.1" >"$tmp/ext"
-  openssl x509 -req -in "$tmp/req.csr" -CA "$LAB/pki/ca.pem" -CAkey "$LAB/pki/ca.key" \
-    -CAcreateserial -CAserial "$LAB/pki/ca.srl" -days 825 -sha256 -extfile "$tmp/ext" \
-    -out "$tmp/cert.pem" 2>/dev/null || die "could not sign server certificate"
+  issue_leaf "$DOMAIN" "DNS:$DOMAIN,IP:127.0.0.1" "$tmp"
   install -d -m 0700 "$arch"
   install -m 0644 "$tmp/cert.pem" "$arch/cert1.pem"
   install -m 0644 "$LAB/pki/ca.pem" "$arch/chain1.pem"
   cat "$tmp/cert.pem" "$LAB/pki/ca.pem" >"$arch/fullchain1.pem"
   chmod 0644 "$arch/fullchain1.pem"
-  install -m 0600 "$tmp/privkey.pem" "$arch/privkey1.pem"
+  install -m 0600 "$tmp/key.pem" "$arch/privkey1.pem"
   rm -rf "$tmp"
 fi
 # live/ holds relative symlinks into archive/, exactly as certbot does.
@@ -279,13 +284,7 @@ pebble_changed=
 if [[ ! -s $PEBBLE_DIR/pebble.crt || ! -s $PEBBLE_DIR/pebble.key ]] ||
   ! openssl verify -CAfile "$LAB/pki/ca.pem" "$PEBBLE_DIR/pebble.crt" >/dev/null 2>&1; then
   tmp=$(mktemp -d)
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=converge lab pebble' \
-    -keyout "$tmp/key.pem" -out "$tmp/req.csr" 2>/dev/null || die "could not create pebble key"
-  printf '%s\n' 'basicConstraints=critical,CA:FALSE' 'keyUsage=critical,digitalSignature' \
-    'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost' >"$tmp/ext"
-  openssl x509 -req -in "$tmp/req.csr" -CA "$LAB/pki/ca.pem" -CAkey "$LAB/pki/ca.key" \
-    -CAcreateserial -CAserial "$LAB/pki/ca.srl" -days 825 -sha256 -extfile "$tmp/ext" \
-    -out "$tmp/cert.pem" 2>/dev/null || die "could not sign pebble certificate"
+  issue_leaf 'converge lab pebble' 'IP:127.0.0.1,DNS:localhost' "$tmp"
   install -m 0600 "$tmp/key.pem" "$PEBBLE_DIR/pebble.key"
   install -m 0644 "$tmp/cert.pem" "$PEBBLE_DIR/pebble.crt"
   rm -rf "$tmp"
