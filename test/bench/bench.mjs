@@ -9,7 +9,7 @@
 // the ratios the targets set compare runs taken close together.
 //
 // What is measured (median of the runs):
-//   start-up   node alone; the CLI's --help (zx and node); the modules a run loads,
+//   start-up   node alone; the CLI's --help (zx and node, and through npx); the modules a run loads,
 //              from the CLI's bundle (dist/bundle) and unbundled (dist/lib)
 //   floor      one OpenSSH `ssh` that does on the host what a no-op's read does:
 //              the managed files, and the stamp of what nginx loads (or nginx -T
@@ -248,6 +248,8 @@ try {
     { key: 'node', label: 'node start-up (node -e "")', once: () => timed('node', ['-e', '']).ms },
     { key: 'helpZx', label: 'CLI start-up: zx tasks/converge.mjs --help', once: () => timed(ZX, [CLI, '--help']).ms },
     { key: 'helpNode', label: 'CLI start-up without zx: node tasks/converge.mjs --help', once: () => timed('node', [CLI, '--help']).ms },
+    // As the README types it: npx resolves zx in node_modules (no download), at the cost of npm's own start-up.
+    { key: 'helpNpx', label: 'CLI start-up through npx: npx zx tasks/converge.mjs --help', once: () => timed('npx', ['zx', CLI, '--help']).ms },
     { key: 'listHosts', label: '--list-hosts, 20 hosts (no connection)', once: () => timed(ZX, [CLI, '-i', fleet20, '--list-hosts']).ms },
     {
       key: 'runModules',
@@ -329,6 +331,8 @@ row('node start-up', ms(startup));
 row('CLI --help via zx (start-up users pay)', ms(r.helpZx.median), 'small');
 row('  of which zx (vs node tasks/converge.mjs --help)', ms(r.helpZx.median - r.helpNode.median));
 row('  CLI modules over node (node tasks/converge.mjs --help)', ms(r.helpNode.median - startup));
+row('the same through npx (npx zx tasks/converge.mjs --help)', ms(r.helpNpx.median));
+row('  of which npx (npm\'s own start-up)', ms(r.helpNpx.median - r.helpZx.median));
 row("a run's modules over node (CLI + pipeline + ssh2, bundled)", ms(r.runModules.median - startup));
 row('  the same modules unbundled (dist/lib), over node', ms(r.runModulesUnbundled.median - startup));
 row('--list-hosts, 20 hosts', ms(r.listHosts.median));
