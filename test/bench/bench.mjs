@@ -328,7 +328,7 @@ const span = (xs) => {
 };
 
 row('node start-up', ms(startup));
-row('CLI --help via zx (start-up users pay)', ms(r.helpZx.median), 'small');
+row('CLI --help via zx from node_modules/.bin', ms(r.helpZx.median), 'small');
 row('  of which zx (vs node tasks/converge.mjs --help)', ms(r.helpZx.median - r.helpNode.median));
 row('  CLI modules over node (node tasks/converge.mjs --help)', ms(r.helpNode.median - startup));
 row('the same through npx (npx zx tasks/converge.mjs --help)', ms(r.helpNpx.median));
