@@ -1,39 +1,43 @@
 // `converge` command line: parse, load, run, report. No deploy logic here.
 // The run's heavy modules (listr2, ssh2, the planner) are imported only when a
 // run starts: --help, --list-hosts and bad input never load them.
-import { describeError, InputError } from '../errors.js';
+import { describeError } from '../errors.js';
 import { listHostsJson, listHostsText } from '../listhosts.js';
 import { exitCode, EXIT_FAILED, jsonReport, newTokenNotice, textRecap } from '../report.js';
 import { assertValidToken, redact } from '../secrets.js';
 import { parseStageSelection } from '../tags.js';
 import { connectHost } from '../transport/connect.js';
 import type { HostConfig } from '../inventory.js';
-import { baseParser, selectedHosts } from './parser.js';
+import { baseParser, joinRepeats, numberArg, selectedHosts } from './parser.js';
 
-export async function main(argv: string[]): Promise<number> {
-  const args = await baseParser(
+/** converge's options, parsed (bad ones throw an InputError). */
+export function parseArgs(argv: string[]) {
+  return baseParser(
     argv,
     'converge.mjs',
     "Brings every selected proxy of the inventory to the gateway's desired state:\nBearer map, vhost, site link; nginx -t; reload; verify. Only what differs changes.",
   )
     .option('check', { type: 'boolean', default: false, describe: 'dry run: show what would change, touch nothing (exit 2 if something would)' })
     .option('diff', { type: 'boolean', default: false, describe: 'show unified diffs of the changes (secrets redacted)' })
-    .option('forks', { alias: 'f', type: 'number', default: 10, describe: 'how many hosts to run at once' })
+    .option('forks', { alias: 'f', requiresArg: true, default: 10, describe: 'how many hosts to run at once' })
     .option('rotate-token', { type: 'boolean', default: false, describe: 'replace the deployed Bearer token (by IA_ENSO_OLLAMA_BEARER_TOKEN / bearer_token_file if set, else a new one shown once); verifies the old one gets 401' })
-    .option('lock-timeout', { type: 'number', default: 0, describe: 'seconds to wait for another converge of the same host to finish' })
-    .option('tags', { alias: 't', type: 'string', describe: 'only these stages (a,b): preflight, tls, maps, vhost, enable, validate, reload, verify' })
-    .option('skip-tags', { type: 'string', describe: 'all stages but these (a,b); stages others need are kept or the host is refused, and the recap says why' })
+    .option('lock-timeout', { requiresArg: true, default: 0, describe: 'seconds to wait for another converge of the same host to finish' })
+    .option('tags', { alias: 't', type: 'string', coerce: joinRepeats, describe: 'only these stages (a,b, or repeated): preflight, tls, maps, vhost, enable, validate, reload, verify' })
+    .option('skip-tags', { type: 'string', coerce: joinRepeats, describe: 'all stages but these (a,b, or repeated); stages others need are kept or the host is refused, and the recap says why' })
     .option('list-hosts', { type: 'boolean', default: false, describe: 'print the selected hosts and their effective variables (secrets redacted); connect to nothing' })
     .epilog('Exit codes: 0 converged (or nothing to change in check mode), 2 check mode found changes, 1 a host failed.\nThe Bearer token comes from IA_ENSO_OLLAMA_BEARER_TOKEN, else bearer_token_file, else the one on the host, else a new one shown once.\nWhat nginx -T found on a host is kept in $CONVERGE_CACHE_DIR (default ~/.cache/converge) and reused while the host shows that nothing nginx loads has changed; CONVERGE_CACHE_DIR= (empty) turns that off.')
     .parseAsync();
+}
 
+export async function main(argv: string[]): Promise<number> {
+  const args = await parseArgs(argv);
   const mode = args.check ? 'check' : 'apply';
   const envToken = process.env.IA_ENSO_OLLAMA_BEARER_TOKEN || undefined;
   let secrets = envToken ? [envToken] : [];
   const interrupt = onInterrupt();
   try {
-    if (!Number.isInteger(args.forks) || args.forks < 1) throw new InputError(`--forks must be a positive integer, got ${args.forks}`);
-    if (!(args.lockTimeout >= 0)) throw new InputError(`--lock-timeout must be a number of seconds, got ${args.lockTimeout}`);
+    const forks = numberArg('forks', args.forks, 'count');
+    const lockTimeout = numberArg('lock-timeout', args.lockTimeout, 'seconds');
     if (envToken) assertValidToken(envToken, 'IA_ENSO_OLLAMA_BEARER_TOKEN');
     const stages = parseStageSelection(args.tags, args['skip-tags']);
     const hosts = selectedHosts(args);
@@ -51,10 +55,10 @@ export async function main(argv: string[]): Promise<number> {
       mode,
       dumpCache: DumpCache.fromEnv(process.env),
       rotateToken: args.rotateToken,
-      lockTimeout: args.lockTimeout,
+      lockTimeout,
       command: ['converge', ...argv].join(' '),
       signal: interrupt.signal,
-      forks: args.forks,
+      forks,
       progress,
       live: Boolean(progress.isTTY) && !process.env.CI,
       stages,

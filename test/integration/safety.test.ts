@@ -639,6 +639,8 @@ const BAD: { what: string; args: () => string[]; env?: Record<string, string | u
   { what: 'port 0', args: () => ['-i', labInventory({ https_port: 0 })], error: /variable https_port must be a port number \(1-65535\), got 0/, host: true },
   { what: 'a domain that is not a host name', args: () => ['-i', labInventory({ domain: 'gate_way!.example.com' })], error: /\[lab-proxy\] \S+: variable domain must be a valid host name, got "gate_way!\.example\.com"/, host: true },
   { what: 'a --limit that matches nothing', args: () => ['-i', LAB_INVENTORY, '--limit', 'no-such-proxy'], error: /converge: --limit "no-such-proxy" matches no host\n.*hosts in this inventory: lab-proxy/ },
+  { what: 'two inventories (-i twice)', args: () => ['-i', LAB_INVENTORY, '-i', LAB_INVENTORY], error: /converge: --inventory was given 2 times \(\S+lab\.yml, \S+lab\.yml\): give it once/ },
+  { what: 'a --forks that is not a number', args: () => ['-i', LAB_INVENTORY, '--forks', 'ten'], error: /converge: --forks must be a positive integer, got "ten"/ },
   { what: 'a negative --lock-timeout', args: () => ['-i', LAB_INVENTORY, '--lock-timeout', '-1'], error: /--lock-timeout must be a number of seconds, got -1/ },
   { what: 'an invalid token in the environment', args: () => ['-i', LAB_INVENTORY], env: { IA_ENSO_OLLAMA_BEARER_TOKEN: 'bad token; with spaces 0123456789abcdef' }, error: /IA_ENSO_OLLAMA_BEARER_TOKEN: the Bearer token is invalid/ },
 ];
