@@ -1,7 +1,7 @@
 // `rollback` command line: put one host back to a kept backup run through
 // the same plan / apply / nginx -t / reload / verify path as converge.
 import { describeError, InputError } from '../errors.js';
-import { listBackups } from '../backups.js';
+import { listBackups, type Manifest } from '../backups.js';
 import { exitCode, jsonReport, textRecap } from '../report.js';
 import { redact } from '../secrets.js';
 import { connectHost } from '../transport/connect.js';
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       const runs = await listBackups({ host: host.name, transport: t }, host.vars.backup_dir);
       if (args.json) process.stdout.write(JSON.stringify({ host: host.name, runs }, null, 2) + '\n');
-      else for (const m of runs) process.stdout.write(`${m.run}  ${m.state.padEnd(11)}  ${m.entries.length} path(s)  ${m.command}\n`);
+      else process.stdout.write(backupListText(host.name, host.vars.backup_dir, runs));
       return 0;
     } finally {
       await t.close();
@@ -50,4 +50,11 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return exitCode(mode, result.outcomes);
+}
+
+/** --list as text: what the runs are and where, then one line per run (oldest first), or why there is none. */
+export function backupListText(host: string, dir: string, runs: Manifest[]): string {
+  if (runs.length === 0) return `${host}: no backup run in ${dir} (converge keeps one for each run that changes a file)\n`;
+  const lines = runs.map((m) => `${m.run}  ${m.state.padEnd(11)}  ${m.entries.length} path(s)  ${m.command}\n`);
+  return `${host}: ${runs.length} backup run(s) in ${dir}, oldest first; restore one with --to RUN (default: the latest applied)\n${lines.join('')}`;
 }

@@ -449,6 +449,9 @@ test('an apply that replaces files keeps the old ones under backup_dir/<run>/ wi
 
 test('rollback.mjs --list shows the kept runs; rollback restores the vhost byte-identical and the token from before a rotation', async () => {
   resetLab();
+  const none = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list'], {}, 'rollback.mjs');
+  assert.is(none.code, 0, none.stderr);
+  assert.is(none.stdout, `lab-proxy: no backup run in ${join(LAB, 'backups')} (converge keeps one for each run that changes a file)\n`);
   assert.is((await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN })).code, 0);
   writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# hand edit kept by the backup\n', { mode: 0o644 });
   const editedSite = state(SITE);
@@ -461,7 +464,8 @@ test('rollback.mjs --list shows the kept runs; rollback restores the vhost byte-
 
   const list = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list'], {}, 'rollback.mjs');
   assert.is(list.code, 0, list.stderr);
-  const lines = list.stdout.trim().split('\n');
+  const [header, ...lines] = list.stdout.trim().split('\n');
+  assert.is(header, `lab-proxy: 2 backup run(s) in ${join(LAB, 'backups')}, oldest first; restore one with --to RUN (default: the latest applied)`);
   assert.is(lines.length, 2);
   assert.match(lines[0], /^\d{8}T\d{6}Z-\d+ {2}applied {6}4 path\(s\) {2}converge -i \S+$/);
   assert.match(lines[1], /^\d{8}T\d{6}Z-\d+ {2}applied {6}2 path\(s\) {2}converge -i \S+ --rotate-token$/);
