@@ -1,6 +1,7 @@
 // The only importer of ssh2. One SSH connection per host and run: every
-// command is an exec channel on it. A jump host is one more connection whose
-// forwarded stream (forwardOut) carries the target's. Never a prompt: keys,
+// command is an exec channel on it. A jump host is one more connection, shared
+// by the run's hosts behind it (jumps.ts), whose forwarded streams
+// (forwardOut) carry the targets'. Never a prompt: keys,
 // passphrases (from an environment variable) and the agent only.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -8,6 +9,7 @@ import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type Cl
 import { ConnectionError, InputError } from '../errors.js';
 import { blobType, fingerprint, hostKeyAlgorithms, keysFor, knownHostsLine, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
 import { parseJump, type HostVars } from '../variables.js';
+import { JumpPool, type JumpLease } from './jumps.js';
 import { decodedOnce } from './signer.js';
 import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
 
@@ -21,6 +23,8 @@ export interface ConnectOptions {
   /** Told about things worth a line in the host's notes (a host key added by accept-new). */
   onNote?: (note: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Where bastion connections are shared (default: the process's own). */
+  jumps?: JumpPool<Client>;
 }
 
 interface Endpoint {
@@ -319,6 +323,18 @@ function open(ep: Endpoint, vars: HostVars, plan: AuthPlan, onNote: (n: string) 
   });
 }
 
+/** The bastion connections of this process: a CLI process is one run. */
+const runJumps = new JumpPool<Client>();
+
+/**
+ * A shared bastion connection that failed fails every host waiting for it
+ * with the same error: each host's report names that host.
+ */
+function forHost(err: unknown, name: string): unknown {
+  if (!(err instanceof ConnectionError) || err.host === name) return err;
+  return new ConnectionError(err.message, { host: name, where: err.where, detail: err.detail, hint: err.hint });
+}
+
 /** RFC 4254 channel open failure reasons, as the bastion reports them. */
 const OPEN_FAILURE: Record<number, string> = {
   1: 'administratively prohibited: the bastion does not allow this tunnel (AllowTcpForwarding, PermitOpen)',
@@ -360,7 +376,7 @@ export class SshTransport implements Transport {
     readonly description: string,
     private readonly name: string,
     private readonly client: Client,
-    private readonly jump: Client | null,
+    private readonly jump: JumpLease<Client> | null,
   ) {
     const drop = (reason: string) => {
       if (this.closed) return;
@@ -370,24 +386,42 @@ export class SshTransport implements Transport {
     client.on('error', (err: Error) => drop(/keepalive/i.test(err.message) ? `no answer to ${KEEPALIVE_COUNT} keepalives (the host or the network stopped responding)` : err.message));
     client.on('end', () => drop('the host closed the connection'));
     client.on('close', () => drop('the connection was closed'));
-    jump?.on('error', (err: Error) => drop(`the jump host connection failed: ${err.message}`));
-    jump?.on('close', () => drop('the connection to the jump host was closed'));
+    if (jump) {
+      // The bastion's connection is shared with other hosts: stop listening to it when done.
+      const onError = (err: Error) => drop(`the jump host connection failed: ${err.message}`);
+      const onClose = () => drop('the connection to the jump host was closed');
+      jump.client.on('error', onError);
+      jump.client.on('close', onClose);
+      this.unlistenJump = () => {
+        jump.client.off('error', onError);
+        jump.client.off('close', onClose);
+      };
+    }
   }
+
+  private unlistenJump = () => {};
 
   static async connect(name: string, vars: HostVars, opts: ConnectOptions = {}): Promise<SshTransport> {
     const onNote = opts.onNote ?? (() => {});
+    const env = opts.env ?? process.env;
     const target: Endpoint = { name, role: '', host: vars.ssh_host, port: vars.ssh_port, user: vars.ssh_user };
-    const plan = authPlan(vars, name, opts.env ?? process.env);
-    let jump: Client | null = null;
+    const plan = authPlan(vars, name, env);
+    let jump: JumpLease<Client> | null = null;
     let sock: ClientChannel | undefined;
     if (vars.ssh_jump) {
       const j = parseJump(vars.ssh_jump)!;
       const jep: Endpoint = { name, role: 'jump host', host: j.host, port: j.port, user: j.user ?? vars.ssh_user };
-      jump = await open(jep, vars, plan, onNote);
+      // Hosts share the bastion's connection only when they would open the same one.
+      const key = JSON.stringify([at(jep), vars.ssh_key, vars.ssh_key_passphrase_env, vars.ssh_known_hosts, vars.ssh_host_key_checking, vars.ssh_timeout, env.SSH_AUTH_SOCK]);
       try {
-        sock = await forward(jump, jep, target);
+        jump = await (opts.jumps ?? runJumps).acquire(key, () => open(jep, vars, plan, onNote));
       } catch (err) {
-        jump.end();
+        throw forHost(err, name);
+      }
+      try {
+        sock = await forward(jump.client, jep, target);
+      } catch (err) {
+        jump.release();
         throw err;
       }
     }
@@ -395,7 +429,7 @@ export class SshTransport implements Transport {
     try {
       client = await open(target, vars, plan, onNote, sock);
     } catch (err) {
-      jump?.end();
+      jump?.release();
       throw err;
     }
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
@@ -461,7 +495,8 @@ export class SshTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     this.client.end();
-    this.jump?.end();
+    this.unlistenJump();
+    this.jump?.release();
   }
 }
 

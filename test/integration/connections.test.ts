@@ -25,6 +25,7 @@ import {
   LAB_KEY,
   labHost,
   labSshdPid,
+  labVars,
   logins,
   mark,
   PASS_KEY,
@@ -36,6 +37,7 @@ import {
   strangerKey,
   tempDir,
   waitFor,
+  writeInventory,
   writeKnownHosts,
 } from './fleetlab.js';
 
@@ -72,6 +74,36 @@ test('DEPLOY_SSH_PROXY_HOST / _USER route the inventory host through the bastion
   assert.is(run.code, 0, run.stdout + run.stderr);
   assert.is(hostOf(report(run), 'lab-proxy').status, 'ok');
   assert.is(logins(bastion.since()), 1);
+});
+
+test('hosts behind one bastion share one connection to it: one login, a tunnel per host', async () => {
+  // entry-d would open another connection to the bastion (its ssh_timeout differs): it does not share.
+  const hosts = { 'entry-a': null, 'entry-b': null, 'entry-c': null, 'entry-d': { ssh_timeout: 14 } };
+  const inv = writeInventory({ vars: { ...labVars(), ssh_jump: BASTION }, hosts });
+  const target = mark(SSHD_LOG);
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', inv, '--forks', '4', ...FAST], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.equal(report(run).hosts.map((h) => h.status), ['ok', 'ok', 'ok', 'ok']);
+  const b = bastion.since();
+  assert.is(logins(b), 2, `entry-a, b and c share one bastion login, entry-d has its own:\n${b.join('\n')}`);
+  assert.is(b.filter((l) => /direct_tcpip: originator .* target 127\.0\.0\.1 port 2222/.test(l)).length, 4, 'a tunnel per host');
+  assert.is(logins(target.since()), 4, 'a login on the target per host');
+});
+
+test('an unknown bastion key, two hosts behind it: both refused, each error naming its own host', async () => {
+  const kh = writeKnownHosts([hostKeyLine(2222)]);
+  const inv = writeInventory({ vars: { ...labVars(), ssh_jump: BASTION, ssh_known_hosts: kh }, hosts: { 'entry-a': null, 'entry-b': null } });
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', inv, '--forks', '2', ...FAST], ENV);
+  assert.is(run.code, 1);
+  for (const name of ['entry-a', 'entry-b']) {
+    const host = hostOf(report(run), name);
+    assert.is(host.status, 'unreachable');
+    assert.ok(host.error!.startsWith(`[${name}] `), host.error);
+    assert.ok(host.error!.includes(BASTION_KEY_FP), host.error);
+  }
+  assert.is(connections(bastion.since()), 1, 'the bastion was contacted once for both');
 });
 
 test("an unknown bastion host key is refused: its fingerprint is shown and the target is never reached", async () => {
