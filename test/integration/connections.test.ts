@@ -436,6 +436,28 @@ test('a host that stops answering mid-run (frozen sshd): keepalives end the run 
   assert.ok(Date.now() - frozenAt < 20_000, 'well within the deadline');
 });
 
+test('the shared bastion connection killed mid-run: every host behind it fails at once, with a clear message', async () => {
+  const seconds = '289';
+  const inv = writeInventory({ vars: { ...labVars(), ssh_jump: BASTION, nginx_command: hanging(Number(seconds)) }, hosts: { 'entry-a': null, 'entry-b': null } });
+  const runP = convergeWithin(60_000, ['-i', inv, '--forks', '2', '--check', '--json'], ENV);
+  await hangingCommand(runP, seconds);
+  await waitFor('both hosts hanging', () => pidsOf(['sleep', seconds]).length >= 2 || undefined);
+  const bastionPid = Number(readFileSync(join(RUN_DIR, 'bastion.pid'), 'utf8').trim());
+  const bastionSessions = childrenOf(bastionPid).flatMap((monitor) => childrenOf(monitor));
+  assert.is(bastionSessions.length, 1, 'one bastion connection for both hosts');
+  killQuietly(bastionSessions);
+  const run = await runP;
+  killQuietly(pidsOf(['sleep', seconds]));
+  assert.not.equal(run.code, 124, 'converge hung');
+  assert.is(run.code, 1, run.stdout + run.stderr);
+  for (const name of ['entry-a', 'entry-b']) {
+    const host = hostOf(report(run), name);
+    assert.is(host.status, 'failed');
+    assert.match(host.error!, new RegExp(`^\\[${name}\\] .*the SSH connection was lost while a command was running: the connection to the jump host was closed`));
+  }
+  assert.ok(run.ms < 30_000, `ended ${run.ms} ms after start, long before the ${seconds} s command`);
+});
+
 test('after dropped runs, the next run converges normally', async () => {
   resetLab();
   const run = await converge(['-i', labHost(), ...FAST], ENV);
