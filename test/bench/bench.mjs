@@ -20,11 +20,13 @@
 //              the environment, and with the one the host serves), no-op --check,
 //              and, in rounds of their own after the others, first converge (after reset.sh)
 //   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
+//              (also through the lab's bastion, whose connection they share)
 //              and no-op converge (a no-op takes no host lock); and a no-op
 //              converge of 20 "machines": 20 sshds on 127.0.0.2-21, each in its
 //              own mount namespace with a private /run/lock, so each has its own
 //              host lock (they share the lab's nginx files, which a no-op only reads)
-//   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE)
+//   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE),
+//              and to the bastion per run
 //   privileged commands (sudo) per host and run, from the lab's sudo log
 //   CPU time per run (test/bench/cpu.mjs): the machine's and converge's, per
 //              extra host, and the shortest 20-host run these CPUs allow for it
@@ -40,6 +42,7 @@ import { cpuSince } from './cpu.mjs';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
 const SSHD_LOG = join(LAB, 'run/sshd.log');
+const BASTION_LOG = join(LAB, 'run/bastion.log');
 const SUDO_LOG = join(LAB, 'run/sudo.log'); // the lab's sudoers logs each privileged command
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
@@ -93,7 +96,7 @@ const failures = [];
  * A run that fails is reported at the end (exit 1); the others still count.
  */
 function measureAll(specs) {
-  const results = Object.fromEntries(specs.map((s) => [s.key, { label: s.label, times: [], conns: [], sudos: [], cpu: [] }]));
+  const results = Object.fromEntries(specs.map((s) => [s.key, { label: s.label, times: [], conns: [], jumpConns: [], sudos: [], cpu: [] }]));
   for (let round = 1; round <= RUNS; round++) {
     process.stderr.write(`bench: round ${round}/${RUNS} `);
     for (const s of specs) {
@@ -104,11 +107,13 @@ function measureAll(specs) {
         s.before?.();
         const offs = logs.map(logSize);
         const sudoOff = logSize(SUDO_LOG);
+        const jumpOff = logSize(BASTION_LOG);
         const cpu = cpuSince();
         r.times.push(s.once());
         r.cpu.push(cpu());
         r.conns.push(logs.reduce((n, log, i) => n + connectionsSince(log, offs[i]), 0) / hosts);
         r.sudos.push(sudoSince(sudoOff) / hosts);
+        r.jumpConns.push(connectionsSince(BASTION_LOG, jumpOff)); // per run, not per host: the hosts share it
         process.stderr.write('.');
       } catch (err) {
         failures.push(`${s.label}: ${err.message}`);
@@ -140,8 +145,8 @@ function converge(args, expect, env = ENV) {
 
 const reset = () => execFileSync('bash', [join(REPO, 'test/lab/reset.sh')], { stdio: 'inherit' });
 
-function fleetInventory(n) {
-  const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+function fleetInventory(n, extraVars = {}) {
+  const vars = { ...parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars, ...extraVars };
   const hosts = Object.fromEntries(Array.from({ length: n }, (_, i) => [`lab-${String(i + 1).padStart(2, '0')}`, null]));
   const file = join(mkdtempSync(join(tmpdir(), 'converge-bench-')), 'fleet.yml');
   writeFileSync(file, stringify({ all: { vars, hosts } }));
@@ -234,13 +239,15 @@ const nodeImport = (spec) => ['--input-type=module', '-e', `await import(${JSON.
 // ---- measurements ---------------------------------------------------------------------
 
 const fleet20 = fleetInventory(20);
+// The lab's bastion (test/lab/up.sh): the 20 hosts share one connection to it.
+const fleet20Bastion = fleetInventory(20, { ssh_jump: 'converge-lab@127.0.0.1:2223' });
 // The bundle's lazily loaded chunks carry the module's name and a content hash.
 const bundleChunk = (name) => join(REPO, 'dist/bundle', readdirSync(join(REPO, 'dist/bundle')).find((f) => f.startsWith(`${name}-`)));
 const importAll = (files) => timed('node', ['--input-type=module', '-e', files.map((f) => `await import(${JSON.stringify(f)});`).join(' ')]).ms;
 const m20 = await machines(20);
 let results;
 try {
-  await warmDumpCache([LAB_INVENTORY, fleet20, m20.inventory]);
+  await warmDumpCache([LAB_INVENTORY, fleet20, fleet20Bastion, m20.inventory]);
   // Once the lab is converged: the stamp's paths are what its nginx -T loads then.
   const floor = floorCommand();
   const floorDump = floorCommand({ dump: true });
@@ -282,6 +289,12 @@ try {
     { key: 'noopNoVerify', label: 'no-op converge, 1 host, --skip-tags verify', once: () => converge(['-i', LAB_INVENTORY, '--skip-tags', 'verify'], 'ok') },
     { key: 'check', label: 'no-op --check, 1 host', once: () => converge(['-i', LAB_INVENTORY, '--check'], 'ok') },
     { key: 'check20', label: 'no-op --check, 20 hosts, --forks 20', once: () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok'), hosts: 20 },
+    {
+      key: 'check20Bastion',
+      label: 'no-op --check, 20 hosts through the bastion, --forks 20',
+      once: () => converge(['-i', fleet20Bastion, '--check', '--forks', '20'], 'ok'),
+      hosts: 20,
+    },
     {
       key: 'check20NoCache',
       label: 'no-op --check, 20 hosts, --forks 20, without the dump cache',
@@ -352,6 +365,7 @@ row('first converge, 1 host', ms(r.first.median));
 row('no-op --check, 1 host', ms(r.check.median));
 row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
 row('  same, without the dump cache', ms(r.check20NoCache.median), `(${(r.check20NoCache.median / r.check.median).toFixed(2)} x 1 host)`);
+row('  same, through the bastion', ms(r.check20Bastion.median), `(${(r.check20Bastion.median / r.check.median).toFixed(2)} x 1 host)`);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
 // Where the 20 hosts' time goes: the CPU time each run took (mean), split
@@ -377,8 +391,11 @@ for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVer
   row(`  shortest 20-host run ${ncpu} CPUs allow for it`, ms(bound), `2 x 1 host = ${ms(target)}: ${reach(bound)}`);
   row('  same, if converge took no CPU per extra host', ms(boundWithoutOwn), reach(boundWithoutOwn));
 }
-for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['check20Bastion', '--check, 20 hosts through the bastion'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, span(r[k].conns), '1', r[k].conns.every((c) => c === 1));
+}
+if (r.check20Bastion.jumpConns.length > 0) {
+  row('connections to the bastion per run: --check, 20 hosts through it', span(r.check20Bastion.jumpConns), '1 (shared)', r.check20Bastion.jumpConns.every((c) => c === 1));
 }
 for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['noopNoVerify', 'no-op, no verify'], ['check', 'no-op --check'], ['noop20Machines', 'no-op, 20 machines']]) {
   if (r[k].sudos.length > 0) row(`privileged commands (sudo) per host: ${label}`, span(r[k].sudos));
