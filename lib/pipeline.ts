@@ -73,28 +73,33 @@ function applySelection(run: HostRun, sel: StageSelection, mode: Mode): StageDec
   return decision;
 }
 
-function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => Promise<void>): ListrTask[] {
+/**
+ * A host's stages. `tag` starts each stage's line: in plain output (no live
+ * view) the lines of hosts run in parallel interleave, and each must say
+ * whose it is.
+ */
+function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => Promise<void>, tag: string): ListrTask[] {
   let decision: StageDecision | null = null;
   const skip = (s: StageName) => () => (decision && !decision.run.has(s) ? `${s}: skipped, ${decision.skipped.get(s) ?? 'not selected'}` : false);
   const stage = (s: Stage): ListrTask => ({
-    title: s,
+    title: tag + s,
     skip: skip(s),
-    task: (_c, t) => step(run, t as never, s, async () => {
+    task: (_c, t) => step(run, t as never, tag + s, async () => {
       await run.applyStage(s);
       return describeChanges(run.changesOf(s), mode);
     }, close),
   });
   return [
-    { title: 'preflight', task: (_c, t) => step(run, t as never, 'preflight', async () => {
+    { title: tag + 'preflight', task: (_c, t) => step(run, t as never, tag + 'preflight', async () => {
       await run.preflight();
       decision = applySelection(run, sel, mode);
       const undone = decision.undone.length > 0 ? `, ${decision.undone.length} left undone by the stage selection` : '';
       return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
     }, close) },
     ...STAGES.map(stage),
-    { title: 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, 'validate', () => run.validate(), close) },
-    { title: 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, 'reload', () => run.reload(), close) },
-    { title: 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, 'verify', () => run.verify(), close) },
+    { title: tag + 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, tag + 'validate', () => run.validate(), close) },
+    { title: tag + 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, tag + 'reload', () => run.reload(), close) },
+    { title: tag + 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, tag + 'verify', () => run.verify(), close) },
     // No title: not shown. The host is done: disconnect now.
     { task: () => close() },
   ];
@@ -121,16 +126,17 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
   const runs = hosts.map((h) => new HostRun(h, { ...opts, probeEarly }));
   const closers = new Map(runs.map((r) => [r, closer(r)]));
   const logger = new ListrLogger({ processOutput: new ProcessOutput(opts.progress, opts.progress) });
+  const live = opts.live && terminalHasWidth();
   const list = new Listr(
     runs.map((run) => ({
       title: `${run.host.name} (${run.vars.connection === 'local' ? 'local' : `${run.vars.ssh_user}@${run.vars.ssh_host}:${run.vars.ssh_port}`})`,
       task: (_c: unknown, t: ListrTaskWrapper<unknown, never, never>) =>
-        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage(), closers.get(run)!), { concurrent: false, exitOnError: true }),
+        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage(), closers.get(run)!, live ? '' : `[${run.host.name}] `), { concurrent: false, exitOnError: true }),
     })) as ListrTask[],
     {
       concurrent: opts.forks,
       exitOnError: false,
-      renderer: opts.live && terminalHasWidth() ? 'default' : 'simple',
+      renderer: live ? 'default' : 'simple',
       rendererOptions: { logger, collapseSubtasks: false } as never,
       // Ctrl-C handling belongs to the CLI, which must roll back first.
       registerSignalListeners: false,

@@ -95,7 +95,7 @@ test('a terminal that reports no width (a pty `script` opens without a size): pl
   const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, cwd: REPO, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
   const text = r.stdout.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '').replace(/\r/g, '\n');
   assert.ok(r.status === 0 || r.status === 2, `exit ${r.status}: ${r.stderr}`);
-  assert.match(text, /✔ preflight: sudo, nginx and includes ok/);
+  assert.match(text, /✔ \[lab-proxy\] preflight: sudo, nginx and includes ok/);
   const oneChar = text.split('\n').filter((l) => /^\s*\S\s*$/.test(l)).length;
   assert.ok(oneChar < 5, `${oneChar} lines of one character:\n${text.slice(0, 600)}`);
 });

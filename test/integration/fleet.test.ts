@@ -121,6 +121,11 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   assert.match(text.stdout, /^ {2}lab-proxy {2}ok {10}0 change\(s\)$/m);
   assert.match(text.stdout, /^ {2}decoy-all {2}unreachable 0 change\(s\)$/m);
   assert.match(text.stdout, /error: \[decoy-all\] .*connection refused/);
+  // The two hosts' progress lines interleave: each stage line says whose it is.
+  const plain = text.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  const stageLines = plain.split('\n').filter((l) => /^[❯✔✖↓] /u.test(l) && !/^\S (lab-proxy|decoy-all) \(/u.test(l));
+  assert.ok(stageLines.length >= 10, plain);
+  for (const l of stageLines) assert.match(l, /^\S \[(lab-proxy|decoy-all)\] (preflight|tls|maps|vhost|enable|validate|reload|verify)\b/u);
 });
 
 test('several entries for one machine wait for its lock in turn (--lock-timeout), each host disconnecting when done', async () => {
