@@ -99,6 +99,17 @@ function checkShape(group: RawGroup, name: string, file: string): void {
       hint: 'a group holds only `vars`, `hosts` and `children`',
     });
   }
+  // A YAML list where a mapping belongs (`- proxy-1`) would otherwise name hosts "0", "1"...
+  for (const key of ['vars', 'hosts', 'children'] as const) {
+    const v = group[key];
+    if (v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v))) continue;
+    const what = { vars: 'variable names', hosts: 'host names', children: 'group names' }[key];
+    const eg = key === 'hosts' ? 'proxy-1' : 'eu';
+    throw new InputError(`${key} of group "${name}" must be a mapping of ${what}, got ${Array.isArray(v) ? 'a list' : JSON.stringify(v)}`, {
+      where: file,
+      hint: key === 'vars' ? 'write `name: value` lines under vars' : `write one \`name:\` per line (e.g. \`${eg}:\`), not a list (\`- ${eg}\`)`,
+    });
+  }
 }
 
 const ENV_OVERRIDES: [string, VarName][] = [

@@ -229,6 +229,19 @@ test('unknown group key is an error naming the group and the key', () => {
   assert.match(err.message, /group "web" has unknown key\(s\): host/);
 });
 
+test('a list where a mapping belongs (hosts, children, vars) is an error naming the group, not hosts "0", "1"', () => {
+  for (const [text, message, hint] of [
+    ['all:\n  hosts:\n    - proxy-1\n    - proxy-2\n', 'hosts of group "all" must be a mapping of host names, got a list', /not a list \(`- proxy-1`\)/],
+    ['all:\n  children:\n    eu:\n      hosts: proxy-1\n', 'hosts of group "eu" must be a mapping of host names, got "proxy-1"', /`proxy-1:`/],
+    ['all:\n  children:\n    - eu\n', 'children of group "all" must be a mapping of group names, got a list', /`eu:`/],
+    ['all:\n  vars:\n    - domain: a.example.com\n  hosts:\n    x:\n', 'vars of group "all" must be a mapping of variable names, got a list', /name: value/],
+  ] as const) {
+    const err = inputError(() => parseInventory(text, 'inv.yml'));
+    assert.is(err.message, message, text);
+    assert.match(err.hint!, hint);
+  }
+});
+
 test('no host at all is an error', () => {
   const err = inputError(() => parseInventory('all:\n  vars:\n    domain: a.example.com\n', 'inv.yml'));
   assert.match(err.message, /defines no host/);
