@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { ConvergeError, describeError, InputError } from '../errors.js';
 import { writeAtomic } from '../drift/files.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { cronLine, renderUnits, SERVICE, STATE_DIR, TIMER, type UnitOptions } from '../drift/systemd.js';
+import { cronLine, needsSudoHere, renderUnits, SERVICE, STATE_DIR, TIMER, type UnitOptions } from '../drift/systemd.js';
 import { baseParser, selectedHosts } from './parser.js';
 
 export const DEFAULT_DEST = '/etc/systemd/system';
@@ -60,20 +60,22 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     const inventory = resolve(args.inventory);
-    selectedHosts(args); // a broken inventory or --limit fails now, not every 15 minutes
+    const hosts = selectedHosts(args); // a broken inventory or --limit fails now, not every 15 minutes
     const zxLink = join(PROJECT_ROOT, 'node_modules/.bin/zx');
     if (!existsSync(zxLink)) throw new InputError(`zx is not installed in this checkout (${zxLink} is missing)`, { hint: `run \`npm ci\` in ${PROJECT_ROOT}` });
     if (!existsSync(join(PROJECT_ROOT, 'dist/bundle/drift.js'))) throw new InputError('the checkout is not built (dist/bundle/drift.js is missing)', { hint: `run \`npm ci\` or \`npm run build\` in ${PROJECT_ROOT}` });
+    const user = args.user ?? defaultUser();
     const opts: UnitOptions = {
       repo: PROJECT_ROOT,
       node: process.execPath,
       zx: realpathSync(zxLink),
-      user: args.user ?? defaultUser(),
+      user,
       inventory,
       limit: args.limit ?? null,
       textfile: resolve(args.textfile),
       envFile: args['env-file'],
       remediate: args.remediate,
+      sudoHere: needsSudoHere(hosts, user),
     };
     let units: { service: string; timer: string };
     try {

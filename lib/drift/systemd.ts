@@ -20,6 +20,16 @@ export interface UnitOptions {
   textfile: string;
   envFile: string;
   remediate: boolean;
+  /**
+   * The check runs `sudo` on this machine (a selected host has connection:
+   * local, and `user` is not root): NoNewPrivileges must stay off.
+   */
+  sudoHere: boolean;
+}
+
+/** Whether the drift check of these hosts, run as `user`, needs sudo on this machine. */
+export function needsSudoHere(hosts: { vars: { connection: string } }[], user: string): boolean {
+  return user !== 'root' && hosts.some((h) => h.vars.connection === 'local');
 }
 
 /**
@@ -60,7 +70,7 @@ export function renderUnits(o: UnitOptions): { service: string; timer: string } 
     EXEC_START: [o.node, o.zx, ...driftArgs(o)].map(execArg).join(' '),
   };
   return {
-    service: render(readTemplate(`systemd/${SERVICE}`), values, {}, `templates/systemd/${SERVICE}`),
+    service: render(readTemplate(`systemd/${SERVICE}`), values, { sudoHere: o.sudoHere, noSudoHere: !o.sudoHere }, `templates/systemd/${SERVICE}`),
     timer: render(readTemplate(`systemd/${TIMER}`), values, {}, `templates/systemd/${TIMER}`),
   };
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpath
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cronLine, execArg, renderUnits, SERVICE, TIMER, type UnitOptions } from '../../lib/drift/systemd.js';
+import { cronLine, execArg, needsSudoHere, renderUnits, SERVICE, TIMER, type UnitOptions } from '../../lib/drift/systemd.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const INVENTORY = join(REPO, 'inventory/lab.yml');
@@ -22,6 +22,7 @@ const OPTS: UnitOptions = {
   textfile: '/var/lib/converge-drift/converge-drift.prom',
   envFile: '/etc/converge/drift.env',
   remediate: false,
+  sudoHere: false,
 };
 
 /** `systemd-analyze verify` on units written under their real names: exit code and everything it said. */
@@ -46,6 +47,19 @@ test('the rendered service and timer pass systemd-analyze verify without a warni
   const u = renderUnits(OPTS);
   assert.equal(verify({ [SERVICE]: u.service, [TIMER]: u.timer }), { code: 0, output: '' });
   assert.not.match(u.service + u.timer, /__[A-Z_]+__/, 'no placeholder left');
+});
+
+test('NoNewPrivileges is on, unless the check runs sudo on this machine (connection: local, not as root)', () => {
+  assert.is(setting(renderUnits(OPTS).service, 'NoNewPrivileges'), 'yes');
+  const local = renderUnits({ ...OPTS, user: 'deploy', sudoHere: true });
+  assert.is(setting(local.service, 'NoNewPrivileges'), undefined, 'sudo refuses to run under no_new_privs');
+  assert.match(local.service, /connection: local runs `sudo -n`\n# on this machine as deploy/);
+  assert.equal(verify({ [SERVICE]: local.service, [TIMER]: local.timer }), { code: 0, output: '' });
+  const local_ = { vars: { connection: 'local' } };
+  const ssh = { vars: { connection: 'ssh' } };
+  assert.is(needsSudoHere([ssh, local_], 'deploy'), true);
+  assert.is(needsSudoHere([ssh, local_], 'root'), false, 'root needs no sudo to become root');
+  assert.is(needsSudoHere([ssh], 'deploy'), false);
 });
 
 test('verify can fail: a unit with a relative ExecStart or an unknown key is refused', () => {
@@ -151,6 +165,23 @@ test('install-drift-timer --dest installs verified units; without a running syst
     assert.match(plain.stdout, /to activate, as root: systemctl daemon-reload/, 'another --dest: systemctl is not run');
   } finally {
     rmSync(dest, { recursive: true, force: true });
+  }
+});
+
+test('install-drift-timer for a connection: local host, as a user other than root: no NoNewPrivileges (sudo runs here)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-dest-'));
+  try {
+    const inv = join(dir, 'local.yml');
+    writeFileSync(inv, 'all:\n  hosts:\n    this-proxy: { connection: local, domain: ia.example.com, backend_ip: 10.0.0.9 }\n');
+    const asDeploy = await installTimer(['-i', inv, '--dry-run', '--user', 'deploy']);
+    assert.is(asDeploy.code, 0, asDeploy.stderr);
+    assert.is(setting(asDeploy.stdout, 'NoNewPrivileges'), undefined);
+    const asRoot = await installTimer(['-i', inv, '--dry-run', '--user', 'root']);
+    assert.is(setting(asRoot.stdout, 'NoNewPrivileges'), 'yes');
+    const overSsh = await installTimer(['-i', INVENTORY, '--dry-run', '--user', 'deploy']);
+    assert.is(setting(overSsh.stdout, 'NoNewPrivileges'), 'yes', 'over SSH, sudo runs on the proxies, not here');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
