@@ -74,13 +74,18 @@ function applySelection(run: HostRun, sel: StageSelection, mode: Mode): StageDec
 }
 
 /**
- * A host's stages. `tag` starts each stage's line: in plain output (no live
- * view) the lines of hosts run in parallel interleave, and each must say
- * whose it is.
+ * A host's stages. In plain output (no live view) the lines of hosts run in
+ * parallel interleave: each stage's line starts with its host, and a skip is
+ * shown after the title. The live view shows a skip instead of the title.
  */
-function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => Promise<void>, tag: string): ListrTask[] {
+function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => Promise<void>, live: boolean): ListrTask[] {
+  const tag = live ? '' : `[${run.host.name}] `;
   let decision: StageDecision | null = null;
-  const skip = (s: StageName) => () => (decision && !decision.run.has(s) ? `${s}: skipped, ${decision.skipped.get(s) ?? 'not selected'}` : false);
+  const skip = (s: StageName) => () => {
+    if (!decision || decision.run.has(s)) return false;
+    const why = decision.skipped.get(s) ?? 'not selected';
+    return live ? `${s}: skipped, ${why}` : why;
+  };
   const stage = (s: Stage): ListrTask => ({
     title: tag + s,
     skip: skip(s),
@@ -131,7 +136,7 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
     runs.map((run) => ({
       title: `${run.host.name} (${run.vars.connection === 'local' ? 'local' : `${run.vars.ssh_user}@${run.vars.ssh_host}:${run.vars.ssh_port}`})`,
       task: (_c: unknown, t: ListrTaskWrapper<unknown, never, never>) =>
-        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage(), closers.get(run)!, live ? '' : `[${run.host.name}] `), { concurrent: false, exitOnError: true }),
+        t.newListr(hostTasks(run, opts.mode, opts.stages ?? everyStage(), closers.get(run)!, live), { concurrent: false, exitOnError: true }),
     })) as ListrTask[],
     {
       concurrent: opts.forks,

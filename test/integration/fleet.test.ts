@@ -126,6 +126,7 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   const stageLines = plain.split('\n').filter((l) => /^[❯✔✖↓] /u.test(l) && !/^\S (lab-proxy|decoy-all) \(/u.test(l));
   assert.ok(stageLines.length >= 10, plain);
   for (const l of stageLines) assert.match(l, /^\S \[(lab-proxy|decoy-all)\] (preflight|tls|maps|vhost|enable|validate|reload|verify)\b/u);
+  assert.ok(stageLines.includes('↓ [lab-proxy] verify [SKIPPED: not selected (--skip-tags verify)]'), plain);
 });
 
 test('several entries for one machine wait for its lock in turn (--lock-timeout), each host disconnecting when done', async () => {
