@@ -1,7 +1,7 @@
 // What a run tells its operator: the recap, the JSON document, the exit code.
 // Everything here passes through redact(): no token leaves in a report.
 import { describeError } from './errors.js';
-import type { HostOutcome, Mode } from './hostrun.js';
+import type { HostOutcome, Mode, Status } from './hostrun.js';
 import { redact } from './secrets.js';
 
 export const EXIT_OK = 0;
@@ -51,7 +51,18 @@ export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[]
     if (o.rollbackError) detail.push(`  ROLLBACK FAILED — the host needs a human:\n${describeError(o.rollbackError).replace(/^/gm, '    ')}`);
     if (detail.length > 0) out.push('', `${o.host}:`, ...detail);
   }
+  // Last, where a long fleet log ends: the counts and what the exit code says.
+  out.push('', `${totals(outcomes)}; exit ${exitCode(mode, outcomes)}`);
   return redact(out.join('\n'), secrets) + '\n';
+}
+
+// A Record, so that a new status cannot be left out of the counts.
+const STATUS_ORDER = Object.keys({ ok: 0, changed: 0, drift: 0, failed: 0, unreachable: 0 } satisfies Record<Status, number>) as Status[];
+
+/** e.g. "3 host(s): 1 ok, 1 changed, 1 unreachable" (the statuses present, always in this order). */
+function totals(outcomes: HostOutcome[]): string {
+  const counts = STATUS_ORDER.map((status) => [status, outcomes.filter((o) => o.status === status).length] as const);
+  return `${outcomes.length} host(s): ${counts.filter(([, n]) => n > 0).map(([status, n]) => `${n} ${status}`).join(', ')}`;
 }
 
 /** Prefixes the first line with a label and aligns the others under it. */

@@ -121,6 +121,7 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   assert.match(text.stdout, /^ {2}lab-proxy {2}ok {10}0 change\(s\)$/m);
   assert.match(text.stdout, /^ {2}decoy-all {2}unreachable 0 change\(s\)$/m);
   assert.match(text.stdout, /error: \[decoy-all\] .*connection refused/);
+  assert.ok(text.stdout.endsWith('\n2 host(s): 1 ok, 1 unreachable; exit 1\n'), text.stdout);
   // The two hosts' progress lines interleave: each stage line says whose it is.
   const plain = text.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const stageLines = plain.split('\n').filter((l) => /^[❯✔✖↓] /u.test(l) && !/^\S (lab-proxy|decoy-all) \(/u.test(l));

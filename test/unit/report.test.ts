@@ -101,7 +101,14 @@ test('textRecap: one line per host, check-mode wording, redacted', () => {
   assert.match(text, /note <redacted:bearer-token>/);
   assert.match(text, /error: \[bb\] failed with <redacted:bearer-token>/);
   assert.match(text, /^    \+# <redacted:bearer-token>$/m);
-  assert.ok(text.endsWith('\n'));
+  assert.ok(text.endsWith('\n\n2 host(s): 1 drift, 1 failed; exit 1\n'), 'the counts come last');
+});
+
+test('textRecap: the last line counts the hosts by status, with the exit code', () => {
+  const fleet = [outcome('a', 'ok'), outcome('b', 'changed'), outcome('c', 'ok'), outcome('d', 'unreachable')];
+  assert.ok(textRecap('apply', fleet, [], false).endsWith('\n4 host(s): 2 ok, 1 changed, 1 unreachable; exit 1\n'));
+  assert.ok(textRecap('check', [outcome('a', 'ok'), outcome('b', 'drift')], [], false).endsWith('\n2 host(s): 1 ok, 1 drift; exit 2\n'));
+  assert.ok(textRecap('apply', [outcome('a', 'changed')], [], false).endsWith('\n1 host(s): 1 changed; exit 0\n'));
 });
 
 test('textRecap: apply wording; diffs only when asked', () => {
