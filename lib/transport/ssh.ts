@@ -343,21 +343,38 @@ const OPEN_FAILURE: Record<number, string> = {
   4: 'resource shortage on the bastion',
 };
 
-function forward(jump: Client, jep: Endpoint, target: Endpoint): Promise<ClientChannel> {
-  return new Promise((resolve, reject) =>
-    jump.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => {
-      if (!err) return resolve(stream);
-      const reason = OPEN_FAILURE[(err as Error & { reason?: number }).reason ?? 0];
+/**
+ * A tunnel from the bastion to the target. The bastion answers once its own
+ * TCP connect ends, which for a target that drops SYNs is minutes away: the
+ * wait is bounded by ssh_timeout, like the SSH handshake that follows.
+ */
+function forward(jump: Client, jep: Endpoint, target: Endpoint, timeoutS: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) => {
+    const fail = (message: string, detail: string) =>
       reject(
-        new ConnectionError(`the jump host ${jep.host}:${jep.port} could not open a tunnel to ${target.host}:${target.port}`, {
+        new ConnectionError(message, {
           host: target.name,
           where: at(jep),
-          detail: reason ? `${err.message} (${reason})` : err.message,
+          detail,
           hint: 'check that the bastion allows TCP forwarding to the target (AllowTcpForwarding, PermitOpen) and reaches it (ssh_host and ssh_port are as seen from the bastion)',
         }),
       );
-    }),
-  );
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      fail(`the jump host ${jep.host}:${jep.port} could not open a tunnel to ${target.host}:${target.port} within ${timeoutS}s (ssh_timeout)`, 'the bastion was still connecting to the target: nothing answers there, or a firewall drops the packets');
+    }, timeoutS * 1000);
+    jump.forwardOut('127.0.0.1', 0, target.host, target.port, (err, stream) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        stream?.close(); // too late: the host has failed already
+        return;
+      }
+      if (!err) return resolve(stream);
+      const reason = OPEN_FAILURE[(err as Error & { reason?: number }).reason ?? 0];
+      fail(`the jump host ${jep.host}:${jep.port} could not open a tunnel to ${target.host}:${target.port}`, reason ? `${err.message} (${reason})` : err.message);
+    });
+  });
 }
 
 /** The command as shown in messages: the program and its path arguments, not the (long) script. */
@@ -419,7 +436,7 @@ export class SshTransport implements Transport {
         throw forHost(err, name);
       }
       try {
-        sock = await forward(jump.client, jep, target);
+        sock = await forward(jump.client, jep, target, vars.ssh_timeout);
       } catch (err) {
         jump.release();
         throw err;

@@ -32,6 +32,8 @@ import {
   pidsOf,
   report,
   RUN_DIR,
+  SILENT_PORT,
+  silentListener,
   SSHD_LOG,
   startAgent,
   strangerKey,
@@ -138,6 +140,21 @@ test('a tunnel the bastion refuses (PermitOpen) is a clear error naming the bast
   const host = hostOf(report(run), 'lab-proxy');
   assert.match(host.error!, /the jump host 127\.0\.0\.1:2223 could not open a tunnel to 127\.0\.0\.1:2299/);
   assert.match(host.error!, /prohibited/i, "the bastion's own reason");
+});
+
+test('a target the bastion cannot reach (its packets dropped): unreachable within ssh_timeout, not when the bastion gives up', async () => {
+  const silent = await silentListener(SILENT_PORT);
+  try {
+    const run = await convergeWithin(30_000, ['-i', labHost({ ssh_jump: BASTION, ssh_port: SILENT_PORT, ssh_timeout: 2 }), ...FAST], ENV);
+    assert.not.equal(run.code, 124, 'converge hung');
+    assert.is(run.code, 1, run.stdout + run.stderr);
+    const host = hostOf(report(run), 'lab-proxy');
+    assert.is(host.status, 'unreachable');
+    assert.match(host.error!, new RegExp(`the jump host 127\\.0\\.0\\.1:2223 could not open a tunnel to 127\\.0\\.0\\.1:${SILENT_PORT} within 2s \\(ssh_timeout\\)`));
+    assert.ok(run.ms < 12_000, `ended after ${run.ms} ms`);
+  } finally {
+    silent.close();
+  }
 });
 
 test('a host that accepts TCP but never speaks SSH is unreachable after ssh_timeout, with a clear message', async () => {

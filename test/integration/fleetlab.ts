@@ -2,7 +2,7 @@
 // own variables, the lab sshds' logs (who really connected), a real
 // ssh-agent, and a converge run bounded by a deadline (a hang is a failure).
 import { execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ export const LAB_KNOWN_HOSTS = join(CLIENT, 'known_hosts');
 export const BASTION = 'converge-lab@127.0.0.1:2223';
 /** Nothing listens there (checked by closedPort()). */
 export const CLOSED_PORT = 2299;
+/** The lab bastion may tunnel there (test/lab/common.sh SILENT_PORT): see silentListener(). */
+export const SILENT_PORT = 2297;
 
 type Vars = Record<string, unknown>;
 
@@ -212,4 +214,40 @@ export async function watcher(): Promise<{ port: number; count: () => number; cl
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return { port, count: () => n, close: () => server.close() };
+}
+
+/**
+ * A target whose packets go unanswered, on loopback: a listener whose process
+ * never accepts (its event loop blocked in Atomics.wait), its small backlog
+ * filled by connections of our own. Linux then drops every new SYN, so a
+ * connect to the port waits as for a firewalled host (the kernel retries for
+ * minutes). Checked: the last connection tried does not complete.
+ */
+export async function silentListener(port: number): Promise<{ close: () => void }> {
+  const code = `require('net').createServer().listen({ port: ${port}, host: '127.0.0.1', backlog: 1 }, () => { console.log('ready'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); })`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (c) => reject(new Error(`the silent listener on ${port} exited (${c})`)));
+  });
+  const fillers: Socket[] = [];
+  const close = () => {
+    for (const f of fillers) f.destroy();
+    child.kill('SIGKILL');
+  };
+  for (let i = 0; i < 8; i++) {
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => {});
+    const connected = await new Promise<boolean>((r) => {
+      s.once('connect', () => r(true));
+      setTimeout(() => r(false), 300);
+    });
+    if (!connected) {
+      s.destroy();
+      return { close };
+    }
+    fillers.push(s);
+  }
+  close();
+  throw new Error(`port ${port} still accepts connections after 8: the silent listener does not work here`);
 }

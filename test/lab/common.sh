@@ -15,6 +15,7 @@ LAB_HOME=/home/converge-lab
 SUDOERS_FILE=/etc/sudoers.d/converge-lab
 SSH_PORT=2222
 BASTION_PORT=2223 # a second sshd: the jump host (forwarding only)
+SILENT_PORT=2297 # a port whose listener never accepts: the bastion may tunnel to it (tests)
 HTTP_PORT=18080
 HTTPS_PORT=18443
 OLLAMA_PORT=31434

@@ -130,7 +130,7 @@ lab_sshd bastion bastion_config bastion_host_ed25519_key "$BASTION_PORT" "bastio
 LogLevel DEBUG1
 MaxSessions 50
 AllowTcpForwarding yes
-PermitOpen 127.0.0.1:$SSH_PORT
+PermitOpen 127.0.0.1:$SSH_PORT 127.0.0.1:$SILENT_PORT
 PermitTTY no
 ForceCommand /bin/false
 EOF
