@@ -124,7 +124,8 @@ MaxAuthTries 10
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 
-# The bastion only forwards (ssh_jump), and only to the lab sshd.
+# The bastion only forwards (ssh_jump), and only to the lab sshd (and to the
+# silent port, where tests put a listener that never answers).
 lab_sshd bastion bastion_config bastion_host_ed25519_key "$BASTION_PORT" "bastion sshd" <<EOF
 # DEBUG1 logs each tunnel (direct-tcpip: originator, target): tests check it.
 LogLevel DEBUG1
