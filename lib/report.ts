@@ -17,6 +17,8 @@ export function exitCode(mode: Mode, outcomes: HostOutcome[]): number {
 export function jsonReport(mode: Mode, outcomes: HostOutcome[], secrets: string[]): string {
   const doc = {
     mode,
+    // What a dashboard or a CI step wants without walking the hosts.
+    summary: { hosts: outcomes.length, ...Object.fromEntries(statusCounts(mode, outcomes)), exit_code: exitCode(mode, outcomes) },
     hosts: outcomes.map((o) => ({
       host: o.host,
       status: o.status,
@@ -52,17 +54,23 @@ export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[]
     if (detail.length > 0) out.push('', `${o.host}:`, ...detail);
   }
   // Last, where a long fleet log ends: the counts and what the exit code says.
-  out.push('', `${totals(outcomes)}; exit ${exitCode(mode, outcomes)}`);
+  out.push('', `${totals(mode, outcomes)}; exit ${exitCode(mode, outcomes)}`);
   return redact(out.join('\n'), secrets) + '\n';
 }
 
 // A Record, so that a new status cannot be left out of the counts.
 const STATUS_ORDER = Object.keys({ ok: 0, changed: 0, drift: 0, failed: 0, unreachable: 0 } satisfies Record<Status, number>) as Status[];
 
-/** e.g. "3 host(s): 1 ok, 1 changed, 1 unreachable" (the statuses present, always in this order). */
-function totals(outcomes: HostOutcome[]): string {
-  const counts = STATUS_ORDER.map((status) => [status, outcomes.filter((o) => o.status === status).length] as const);
-  return `${outcomes.length} host(s): ${counts.filter(([, n]) => n > 0).map(([status, n]) => `${n} ${status}`).join(', ')}`;
+/** How many hosts have each status the mode can give (0 included): `changed` in apply, `drift` in check. */
+function statusCounts(mode: Mode, outcomes: HostOutcome[]): [Status, number][] {
+  const statuses = STATUS_ORDER.filter((s) => s !== (mode === 'check' ? 'changed' : 'drift'));
+  return statuses.map((status) => [status, outcomes.filter((o) => o.status === status).length]);
+}
+
+/** e.g. "3 host(s): 1 ok, 1 changed, 1 unreachable" (the statuses present). */
+function totals(mode: Mode, outcomes: HostOutcome[]): string {
+  const present = statusCounts(mode, outcomes).filter(([, n]) => n > 0);
+  return `${outcomes.length} host(s): ${present.map(([status, n]) => `${n} ${status}`).join(', ')}`;
 }
 
 /** Prefixes the first line with a label and aligns the others under it. */

@@ -53,6 +53,8 @@ test('jsonReport: documented shape', () => {
     jsonReport('check', [outcome('a', 'drift', { changes: [change], notes: ['n1'], probes: [probe] }), outcome('b', 'ok')], []),
   );
   assert.is(doc.mode, 'check');
+  assert.equal(doc.summary, { hosts: 2, ok: 1, drift: 1, failed: 0, unreachable: 0, exit_code: 2 });
+  assert.equal(Object.keys(doc), ['mode', 'summary', 'hosts']);
   assert.is(doc.hosts.length, 2);
   const [a, b] = doc.hosts;
   assert.is(a.host, 'a');
@@ -82,6 +84,11 @@ test('jsonReport: secrets redacted from diffs, errors and rollback errors; still
   assert.match(h.error, /<redacted:bearer-token>/);
   assert.match(h.rollback_error, /rollback could not restore/);
   assert.match(h.rollback_error, /<redacted:bearer-token>/);
+});
+
+test('jsonReport: the summary counts the statuses an apply run gives, and its exit code', () => {
+  const doc = JSON.parse(jsonReport('apply', [outcome('a', 'ok'), outcome('b', 'changed'), outcome('c', 'unreachable'), outcome('d', 'changed')], []));
+  assert.equal(doc.summary, { hosts: 4, ok: 1, changed: 2, failed: 0, unreachable: 1, exit_code: 1 });
 });
 
 test('jsonReport: a plain Error and a thrown string are reported too', () => {
