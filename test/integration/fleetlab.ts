@@ -188,7 +188,7 @@ export function killQuietly(pids: number[], signal: NodeJS.Signals = 'SIGKILL'):
   }
 }
 
-export type Report = { mode: string; hosts: { host: string; status: string; error?: string; notes: string[]; changes: { path: string; action: string }[] }[] };
+export type Report = { mode: string; summary: Record<string, number>; hosts: { host: string; status: string; error?: string; notes: string[]; changes: { path: string; action: string }[] }[] };
 
 export function report(run: RunResult): Report {
   try {
