@@ -388,6 +388,8 @@ export class SshTransport implements Transport {
   private lost: string | null = null;
   /** Rejecters of the commands in flight: a lost connection fails them at once. */
   private readonly inFlight = new Set<(reason: string) => void>();
+  /** Stops listening to the bastion's connection, which other hosts may still use (set by the constructor). */
+  private unlistenJump = () => {};
 
   private constructor(
     readonly description: string,
@@ -415,8 +417,6 @@ export class SshTransport implements Transport {
       };
     }
   }
-
-  private unlistenJump = () => {};
 
   static async connect(name: string, vars: HostVars, opts: ConnectOptions = {}): Promise<SshTransport> {
     const onNote = opts.onNote ?? (() => {});
