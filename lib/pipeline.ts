@@ -86,25 +86,27 @@ function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => P
     const why = decision.skipped.get(s) ?? 'not selected';
     return live ? `${s}: skipped, ${why}` : why;
   };
-  const stage = (s: Stage): ListrTask => ({
-    title: tag + s,
-    skip: skip(s),
-    task: (_c, t) => step(run, t as never, tag + s, async () => {
-      await run.applyStage(s);
-      return describeChanges(run.changesOf(s), mode);
-    }, close),
+  // One stage's task: its line, its skip (preflight, which decides the skips, has none), its step.
+  const staged = (name: StageName, fn: () => Promise<string | void>, skippable = true): ListrTask => ({
+    title: tag + name,
+    ...(skippable ? { skip: skip(name) } : {}),
+    task: (_c, t) => step(run, t as never, tag + name, fn, close),
+  });
+  const stage = (s: Stage) => staged(s, async () => {
+    await run.applyStage(s);
+    return describeChanges(run.changesOf(s), mode);
   });
   return [
-    { title: tag + 'preflight', task: (_c, t) => step(run, t as never, tag + 'preflight', async () => {
+    staged('preflight', async () => {
       await run.preflight();
       decision = applySelection(run, sel, mode);
       const undone = decision.undone.length > 0 ? `, ${decision.undone.length} left undone by the stage selection` : '';
       return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
-    }, close) },
+    }, false),
     ...STAGES.map(stage),
-    { title: tag + 'validate', skip: skip('validate'), task: (_c, t) => step(run, t as never, tag + 'validate', () => run.validate(), close) },
-    { title: tag + 'reload', skip: skip('reload'), task: (_c, t) => step(run, t as never, tag + 'reload', () => run.reload(), close) },
-    { title: tag + 'verify', skip: skip('verify'), task: (_c, t) => step(run, t as never, tag + 'verify', () => run.verify(), close) },
+    staged('validate', () => run.validate()),
+    staged('reload', () => run.reload()),
+    staged('verify', () => run.verify()),
     // No title: not shown. The host is done: disconnect now.
     { task: () => close() },
   ];
