@@ -69,6 +69,17 @@ export class RollbackError extends ConvergeError {
   }
 }
 
+/**
+ * The same error about another host (a cause shared by several, e.g. one
+ * bastion behind them): same class and words, so each report names its own
+ * host. Anything else is returned as it is.
+ */
+export function forHost(err: unknown, host: string): unknown {
+  if (!(err instanceof ConvergeError) || err instanceof RollbackError || err.host === host) return err;
+  const Same = err.constructor as new (message: string, ctx: ErrorContext) => ConvergeError;
+  return new Same(err.message, { host, where: err.where, detail: err.detail, hint: err.hint });
+}
+
 export function describeError(err: unknown): string {
   if (err instanceof ConvergeError) return err.describe();
   if (err instanceof Error) return err.message;

@@ -3,7 +3,7 @@
 // serves is about to expire, and files on disk are newer than the
 // configuration nginx is running (edited, or renewed, and never reloaded).
 // One privileged round trip; paths travel as arguments, nothing is written.
-import { RemoteCommandError } from '../errors.js';
+import { forHost, RemoteCommandError } from '../errors.js';
 import { dumpSections, type HostFacts } from '../gather.js';
 import type { Finding } from '../hostrun.js';
 import type { HostConfig } from '../inventory.js';
@@ -224,8 +224,7 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   try {
     findings.push(...evaluate(answer, { files, certFiles, chain: cert.chain, warnDays: v.cert_warn_days, deployHook: deployHookPath(v) }));
   } catch (err) {
-    if (err instanceof RemoteCommandError) throw new RemoteCommandError(err.message, { host: host.name, where: err.where, detail: err.detail, hint: err.hint });
-    throw err;
+    throw err instanceof RemoteCommandError ? forHost(err, host.name) : err;
   }
   return findings;
 }

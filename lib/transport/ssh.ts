@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type ClientChannel, type ConnectConfig, type ParsedKey } from 'ssh2';
-import { ConnectionError, InputError } from '../errors.js';
+import { ConnectionError, forHost, InputError } from '../errors.js';
 import { blobType, fingerprint, hostKeyAlgorithms, keysFor, knownHostsLine, lookupName, verifyHostKey, type KnownKey } from '../knownhosts.js';
 import { parseJump, type HostVars } from '../variables.js';
 import { JumpPool, type JumpLease } from './jumps.js';
@@ -326,15 +326,6 @@ function open(ep: Endpoint, vars: HostVars, plan: AuthPlan, onNote: (n: string) 
 /** The bastion connections of this process: a CLI process is one run. */
 const runJumps = new JumpPool<Client>();
 
-/**
- * A shared bastion connection that failed fails every host waiting for it
- * with the same error: each host's report names that host.
- */
-function forHost(err: unknown, name: string): unknown {
-  if (!(err instanceof ConnectionError) || err.host === name) return err;
-  return new ConnectionError(err.message, { host: name, where: err.where, detail: err.detail, hint: err.hint });
-}
-
 /** RFC 4254 channel open failure reasons, as the bastion reports them. */
 const OPEN_FAILURE: Record<number, string> = {
   1: 'administratively prohibited: the bastion does not allow this tunnel (AllowTcpForwarding, PermitOpen)',
@@ -433,6 +424,7 @@ export class SshTransport implements Transport {
       try {
         jump = await (opts.jumps ?? runJumps).acquire(key, () => open(jep, vars, plan, onNote));
       } catch (err) {
+        // A shared bastion connection that failed fails every host waiting for it.
         throw forHost(err, name);
       }
       try {
