@@ -15,13 +15,13 @@ export function certbotArgs(v: HostVars): string[] {
   ];
 }
 
-// $1 CA bundle ('' = system trust), then certbot's arguments. `timeout`
-// bounds a stuck ACME server; certbot's messages go to stderr.
+// $1 CA bundle ('' = system trust), then certbot's arguments. command_timeout
+// bounds a stuck ACME server, as every command; certbot's messages go to stderr.
 const CERTBOT = `
 bundle=$1; shift
 if [ -n "$bundle" ]; then export REQUESTS_CA_BUNDLE="$bundle"; fi
 command -v certbot >/dev/null 2>&1 || { echo "certbot: command not found" >&2; exit 127; }
-exec timeout 300 certbot "$@"
+exec certbot "$@"
 `;
 
 /** certbot's lines worth showing: its error summary, without the progress chatter. */
@@ -32,7 +32,7 @@ function certbotMessage(output: string): string {
 }
 
 export async function obtainCertificate(r: Remote, v: HostVars): Promise<void> {
-  const res = await sudoRun(r, CERTBOT, [v.acme_ca_bundle ?? '', ...certbotArgs(v)]);
+  const res = await sudoRun(r, CERTBOT, [v.acme_ca_bundle ?? '', ...certbotArgs(v)], undefined, { what: `certbot (a certificate for ${v.domain})` });
   if (res.code === 0) return;
   throw new RemoteCommandError(`certbot could not obtain a certificate for ${v.domain} (exit ${res.code})`, {
     host: r.host,

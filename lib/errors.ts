@@ -51,6 +51,9 @@ export class PreflightError extends ConvergeError {}
 /** A command on the host failed. */
 export class RemoteCommandError extends ConvergeError {}
 
+/** A command on the host ran past command_timeout and was stopped (or given up on). */
+export class CommandTimeoutError extends RemoteCommandError {}
+
 /** `nginx -t` rejected the candidate configuration. */
 export class ValidationError extends ConvergeError {}
 

@@ -134,7 +134,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
   let held: HeldChallenge | undefined;
   let cmd: HeldCommand | undefined;
   if (challenge) {
-    cmd = new HeldCommand(r, script, args);
+    cmd = new HeldCommand(r, script, args, 'reading the host');
     const ended = await cmd.until(READ_DONE).catch((err) => {
       cmd!.stdin.end();
       throw err;
@@ -142,7 +142,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     res = ended ?? { code: 0, stdout: cmd.stdout(), stderr: '' };
     if (!ended) held = new HeldChallenge(r, cmd, challenge);
   } else {
-    res = ran ?? (await sudoRun(r, script, args));
+    res = ran ?? (await sudoRun(r, script, args, undefined, { what: 'reading the host' }));
   }
   const failed = async (why: string) => {
     // A held read has more to say once ended: its stderr (tar's own words).

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { deferred, type Deferred } from './deferred.js';
-import { ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
+import { CommandTimeoutError, ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { LOCK_HOLDER, LOCK_PATH, lockAndRun, lockNote, releaseLock, type UnderLock } from './lock.js';
 import { manifestOf, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
@@ -137,7 +137,7 @@ export class HostRun {
       this.early = EarlyProbes.start(v, this.local?.value ?? null, login.promise);
     }
     try {
-      this.remote = { host: this.host.name, transport: await this.opts.connect(this.host) };
+      this.remote = { host: this.host.name, transport: await this.opts.connect(this.host), commandTimeout: v.command_timeout };
     } catch (err) {
       login?.reject(new Error('the SSH login failed: no probe is sent'));
       await this.dropEarly();
@@ -176,7 +176,11 @@ export class HostRun {
 
   /** Takes the host's lock; with `then`, runs it in the same command once taken, and returns its result. */
   private async lock(then: UnderLock | null = null): Promise<ExecResult | null> {
-    const { note, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then);
+    const { note, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then).catch((err) => {
+      // Stopped after it may have taken the lock: the release (see close) leaves a lock this session does not own.
+      if (err instanceof CommandTimeoutError) this.locked = true;
+      throw err;
+    });
     this.locked = true;
     if (note) {
       this.unfinished = true;
@@ -439,7 +443,11 @@ export class HostRun {
     this.checkpoint();
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
     if (!this.reloadDue) return 'nothing for nginx changed: not reloaded';
-    const replaced = await reload(this.r, this.vars.nginx_reload_command);
+    const replaced = await reload(this.r, this.vars.nginx_reload_command).catch((err) => {
+      // Stopped at command_timeout, the reload may have reached nginx all the same: a rollback reloads again.
+      if (err instanceof CommandTimeoutError) this.reloaded = true;
+      throw err;
+    });
     this.reloaded = true;
     if (!replaced) {
       // The command succeeded, yet nginx serves as before: a master that refused the new

@@ -136,7 +136,7 @@ export async function lockAndRun(r: Remote, command: string, timeoutS: number, t
   const args = [path, who, ...(then?.args ?? [])];
   let wait = FIRST_POLL_MS;
   for (;;) {
-    const res = await sudoRun(r, script, args);
+    const res = await sudoRun(r, script, args, undefined, { what: then ? 'taking the lock and reading the host' : 'taking the lock' });
     const text = res.stdout.toString('utf8');
     const nl = text.indexOf('\n');
     const out = (nl < 0 ? text : text.slice(0, nl)).trim();

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import type { Change } from './plan.js';
-import { RemoteCommandError } from './errors.js';
+import { CommandTimeoutError, RemoteCommandError } from './errors.js';
 import { nginxErrorLines, sudoOk, sudoRun, type Remote } from './remote.js';
 import { projectPath } from './paths.js';
 
@@ -17,7 +17,7 @@ export interface TestResult {
 }
 
 export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestResult> {
-  const res = await sudoRun(r, 'eval "$1 -t"', [nginxCommand]);
+  const res = await sudoRun(r, 'eval "$1 -t"', [nginxCommand], undefined, { what: `\`${nginxCommand} -t\`` });
   return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
 }
 
@@ -57,7 +57,8 @@ export async function reload(r: Remote, command: string): Promise<boolean> {
     // The last line: the reload command's own output may come before it.
     return /replaced\n$/.test(out.toString('utf8'));
   } catch (err) {
-    if (err instanceof RemoteCommandError) {
+    // A reload stopped at command_timeout keeps its class: the run must know nginx may have reloaded.
+    if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError)) {
       throw new RemoteCommandError(err.message, { host: r.host, where: command, detail: err.detail, hint: 'check nginx_reload_command and that nginx is running (systemctl status nginx)' });
     }
     throw err;
@@ -87,7 +88,7 @@ export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], 
       args.push('file', rel, '', String(body.length));
     }
   }
-  const res = await sudoRun(r, SCRATCH_TEST, args, Buffer.concat(chunks));
+  const res = await sudoRun(r, SCRATCH_TEST, args, Buffer.concat(chunks), { what: `\`${vars.nginx_command} -t\` on a scratch copy of ${live}` });
   if (res.code === 93) return null; // no openssl on the host for the stand-in certificate
   if (res.code >= 90 && res.code <= 92) {
     throw new RemoteCommandError('could not prepare the scratch copy for nginx -t', { host: r.host, where: live, detail: res.stderr, hint: 'check free space in /tmp on the host' });

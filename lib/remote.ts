@@ -1,18 +1,56 @@
 // Privileged commands on a host, through a Transport. Every command runs as
-// `sudo -n sh -c SCRIPT` with paths as arguments; failures keep the command's
-// own stderr so the operator sees what the host said.
-import { PreflightError, RemoteCommandError } from './errors.js';
-import { sudoScript } from './shell.js';
+// `sudo -n timeout -k 5 N sh -c SCRIPT` with paths as arguments; failures keep
+// the command's own stderr so the operator sees what the host said.
+import { CommandTimeoutError, PreflightError, RemoteCommandError } from './errors.js';
+import { KILL_AFTER_S, sudoScript } from './shell.js';
 import type { ExecOptions, ExecResult, Transport } from './transport/types.js';
+import { VARIABLES } from './variables.js';
 
 export interface Remote {
   host: string;
   transport: Transport;
+  /** Seconds one command may run on the host (command_timeout); its default when unset. */
+  commandTimeout?: number;
 }
 
+export interface RunOptions extends Omit<ExecOptions, 'stdin'> {
+  /** What the command does, for the error when it runs past its time ("reloading nginx"). */
+  what?: string;
+}
+
+/**
+ * How long converge waits, past the host's own stop (TERM at the limit, KILL
+ * KILL_AFTER_S later), before it gives up on a command that still has not
+ * ended: a process stuck in the kernel (a hung NFS mount) outlives even KILL.
+ */
+export const GIVE_UP_AFTER_KILL_S = 10;
+
+const DEFAULT_LIMIT_S = VARIABLES.command_timeout.default as number;
+
 /** Runs a script as root; resolves with the result whatever the exit code. */
-export async function sudoRun(r: Remote, script: string, args: string[] = [], stdin?: string | Buffer, more: Omit<ExecOptions, 'stdin'> = {}): Promise<ExecResult> {
-  const res = await r.transport.exec(sudoScript(script, args), { stdin, ...more });
+export async function sudoRun(r: Remote, script: string, args: string[] = [], stdin?: string | Buffer, more: RunOptions = {}): Promise<ExecResult> {
+  const { what = describeScript(script), ...opts } = more;
+  const limitS = r.commandTimeout ?? DEFAULT_LIMIT_S;
+  const started = Date.now();
+  const res = await withGiveUp(r, what, limitS, r.transport.exec(sudoScript(script, args, limitS), { stdin, ...opts }));
+  // `timeout` exits 124 after its TERM, 137 after its KILL; the script itself
+  // may exit 124 too (its own `timeout`), but not once the limit has passed.
+  if ((res.code === 124 || res.code === 137) && Date.now() - started >= limitS * 1000) {
+    throw new CommandTimeoutError(`${what} did not finish within ${limitS}s (command_timeout): the host stopped it`, {
+      host: r.host,
+      where: args.find((a) => a.startsWith('/')) ?? r.transport.description,
+      detail: res.stderr || undefined,
+      hint: 'something on the host blocks it (a hung mount, a DNS lookup in the nginx configuration, an ACME server that does not answer): find it, or raise command_timeout for this host if it is only slow',
+    });
+  }
+  if (res.code !== 0 && /^sudo: timeout: command not found/m.test(res.stderr)) {
+    throw new PreflightError('the host has no `timeout` command, which bounds every privileged command of converge', {
+      host: r.host,
+      where: r.transport.description,
+      detail: res.stderr,
+      hint: 'install GNU coreutils on the host (it provides `timeout`), then run again',
+    });
+  }
   if (res.code !== 0 && /^sudo: /m.test(res.stderr) && /password|not allowed|sudoers|terminal|command not found/i.test(res.stderr)) {
     throw new PreflightError('`sudo -n` does not work for the SSH user', {
       host: r.host,
@@ -24,9 +62,38 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
   return res;
 }
 
+/**
+ * The command's result, unless it is still running `graceS` past its limit
+ * (the host's KILL, then GIVE_UP_AFTER_KILL_S): then an error, and the command
+ * is left to its transport (closing the connection ends its channel).
+ */
+export function withGiveUp(r: Remote, what: string, limitS: number, running: Promise<ExecResult>, graceS = KILL_AFTER_S + GIVE_UP_AFTER_KILL_S): Promise<ExecResult> {
+  const giveUpS = limitS + graceS;
+  let timer: NodeJS.Timeout | undefined;
+  const givenUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new CommandTimeoutError(`${what} did not end ${giveUpS}s after it started, although the host was to stop it at ${limitS}s (command_timeout)`, {
+          host: r.host,
+          where: r.transport.description,
+          hint: 'it may still be running on the host, stuck where even KILL cannot end it (a hung NFS mount, a failing disk): look with `ps` on the host before running converge again',
+        }),
+      );
+    }, giveUpS * 1000);
+  });
+  // race() handles `running` too: its late rejection (the connection closed) is not left unhandled.
+  return Promise.race([running, givenUp]).finally(() => clearTimeout(timer));
+}
+
+/** A script's first line, as a name for it in an error when the caller gave none. */
+function describeScript(script: string): string {
+  const line = script.split('\n').find((l) => l.trim() !== '')?.trim() ?? script;
+  return `the privileged command \`${line.length > 60 ? `${line.slice(0, 57)}...` : line}\``;
+}
+
 /** Runs a script as root and throws a RemoteCommandError unless it exits 0. */
 export async function sudoOk(r: Remote, what: string, script: string, args: string[] = [], stdin?: string | Buffer): Promise<Buffer> {
-  const res = await sudoRun(r, script, args, stdin);
+  const res = await sudoRun(r, script, args, stdin, { what });
   if (res.code !== 0) throw commandFailed(r, what, args, res);
   return res.stdout;
 }

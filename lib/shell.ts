@@ -4,9 +4,20 @@ export function quote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-/** `sudo -n sh -c SCRIPT converge ARG...`: the script reads its arguments as "$@". */
-export function sudoScript(script: string, args: string[] = []): string {
-  return ['sudo', '-n', 'sh', '-c', quote(script), 'converge', ...args.map(quote)].join(' ');
+/** How long a command stopped by `timeout` gets between its TERM and a KILL. */
+export const KILL_AFTER_S = 5;
+
+/**
+ * `sudo -n [timeout -k 5 N] sh -c SCRIPT converge ARG...`: the script reads its
+ * arguments as "$@". With a limit, the host itself stops the command after N
+ * seconds: `timeout` signals its whole process group (TERM, then KILL), so what
+ * the script waits on (a `sleep`, an nginx stuck on a DNS lookup) goes too, and
+ * the script's EXIT trap runs. No `-v`: its notice, written to a client that
+ * may be gone, could kill `timeout` before it signals anything.
+ */
+export function sudoScript(script: string, args: string[] = [], limitS?: number): string {
+  const limit = limitS === undefined ? [] : ['timeout', '-k', String(KILL_AFTER_S), String(limitS)];
+  return ['sudo', '-n', ...limit, 'sh', '-c', quote(script), 'converge', ...args.map(quote)].join(' ');
 }
 
 /**

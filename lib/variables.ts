@@ -15,6 +15,7 @@ export interface HostVars {
   ssh_key_passphrase_env: string | null;
   connection: 'ssh' | 'local';
   ssh_timeout: number;
+  command_timeout: number;
   domain: string;
   backend_ip: string;
   ollama_port: number;
@@ -66,6 +67,7 @@ export const VARIABLES: Record<VarName, VarSpec> = {
   ssh_key_passphrase_env: { kind: 'envname', default: null, doc: 'environment variable holding the passphrase of ssh_key' },
   connection: { kind: 'choice', choices: ['ssh', 'local'], default: 'ssh', doc: 'ssh, or local: run on this machine (no SSH)' },
   ssh_timeout: { kind: 'seconds', default: 15, doc: 'SSH connect timeout; also how long an established connection may stay silent (keepalives) before it counts as lost' },
+  command_timeout: { kind: 'seconds', default: 300, doc: 'how long one command may run on the host before the host stops it (timeout: TERM, then KILL 5 s later); the run then fails and rolls back' },
   domain: { kind: 'hostname', default: null, required: true, doc: 'public name of the gateway' },
   backend_ip: { kind: 'ip', default: null, required: true, doc: 'address of the Ollama/AnythingLLM host' },
   ollama_port: { kind: 'port', default: 11434, doc: 'Ollama port on the backend' },

@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   if (args.list) {
     const t = await connectHost(host);
     try {
-      const runs = await listBackups({ host: host.name, transport: t }, host.vars.backup_dir);
+      const runs = await listBackups({ host: host.name, transport: t, commandTimeout: host.vars.command_timeout }, host.vars.backup_dir);
       if (args.json) process.stdout.write(JSON.stringify({ host: host.name, runs }, null, 2) + '\n');
       else process.stdout.write(backupListText(host.name, host.vars.backup_dir, runs));
       return 0;

@@ -24,7 +24,7 @@ async function verifyOne(h: HostConfig, envToken: string | undefined, secrets: S
   let transport: Transport | null = null;
   try {
     transport = await connectHost(h);
-    const remote = { host: h.name, transport };
+    const remote = { host: h.name, transport, commandTimeout: h.vars.command_timeout };
     let token = envToken;
     if (!token) {
       const facts = await gather(remote, h.vars.nginx_command, [mapsPath(h.vars)]);

@@ -208,7 +208,7 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   // A dump that failed says nothing: nginx.conf itself usually holds the pid directive.
   const conf = facts.files.get(v.nginx_conf)?.content?.toString('utf8') ?? '';
   const pid = (dump.code === 0 ? pidDirective(dump.text) : null) ?? pidDirective(conf);
-  const res = await sudoRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles]);
+  const res = await sudoRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles], undefined, { what: 'inspecting nginx and the certificate' });
   let answer: InspectFacts;
   try {
     if (res.code !== 0) throw new Error(`exit ${res.code}`);

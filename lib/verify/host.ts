@@ -45,8 +45,9 @@ export class HeldCommand {
   private partial = '';
   private readonly waiting: (() => void)[] = [];
 
-  constructor(r: Remote, script: string, args: string[]) {
+  constructor(r: Remote, script: string, args: string[], what: string) {
     this.result = sudoRun(r, script, args, undefined, {
+      what,
       holdStdin: this.stdin,
       onStdout: (chunk) => {
         this.out.push(chunk);
@@ -103,7 +104,7 @@ async function placed(r: Remote, cmd: HeldCommand, f: ChallengeFile): Promise<()
  */
 export function placeChallenge(r: Remote, v: HostVars, name: string, content: string): Promise<() => Promise<void>> {
   const f = { dir: challengeDir(v), name, content };
-  return placed(r, new HeldCommand(r, PLACE, [f.dir, f.name, f.content]), f);
+  return placed(r, new HeldCommand(r, PLACE, [f.dir, f.name, f.content], `holding the ACME probe file in ${f.dir}`), f);
 }
 
 /**
@@ -129,6 +130,6 @@ export class HeldChallenge {
 
 /** Whether a TCP connection from the proxy to ip:port succeeds within 5 s. */
 export async function reachableFromHost(r: Remote, ip: string, port: number): Promise<boolean> {
-  const res = await sudoRun(r, 'timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null', [ip, String(port)]);
+  const res = await sudoRun(r, 'timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null', [ip, String(port)], undefined, { what: `connecting from the proxy to ${ip}:${port}` });
   return res.code === 0;
 }

@@ -382,6 +382,59 @@ test('the SSH connection dropped while the ACME probe file is placed: the host r
   }
 });
 
+// ---- a command that hangs on the host -----------------------------------------------------------------
+
+/** The processes whose command line holds `text` (the hung command and the scripts that ran it). */
+const running = (text: string): string[] => {
+  try {
+    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+};
+
+// A reload that reaches nginx, then hangs (a wrapper waiting on a hung mount,
+// say) the first time only: the rollback's own reload then ends.
+test('a reload that hangs: the host stops it at command_timeout, the rollback reloads again (nginx may have taken it), nothing is left running', async () => {
+  const HUNG = 'sleep 987';
+  const inv = labInventory({ command_timeout: 2, nginx_reload_command: `${NGINX} -s reload; [ -e ${MARKER} ] || { touch ${MARKER}; ${HUNG}; }` });
+  const old = await oldHost(LAB_INVENTORY);
+  rmSync(MARKER, { force: true });
+  try {
+    const res = await start(['-i', inv, '--json'], NEW).done;
+    assert.is(res.code, 1, res.stdout);
+    assert.ok(res.ms < 20_000, `bounded: ${res.ms} ms`);
+    const h = json(res);
+    assert.is(h.status, 'failed');
+    assert.match(h.error, /reloading nginx \(.*\) did not finish within 2s \(command_timeout\): the host stopped it/);
+    assert.match(h.error, /raise command_timeout/);
+    assert.not.ok(h.rollback_error, h.rollback_error);
+    assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
+    assert.equal(states(), old, 'every path as before the run');
+    assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
+    assert.is(await status(NEW_TOKEN), 401);
+    assert.equal(running(HUNG), [], 'the hung command went with its script');
+    assert.not.ok(existsSync(LOCK), 'the lock is released');
+  } finally {
+    rmSync(MARKER, { force: true });
+  }
+});
+
+// nginx -t stuck on a name it resolves (a `proxy_pass` to a host name, a DNS
+// server that does not answer): the run fails before it writes anything.
+test('a read that hangs: stopped at command_timeout over SSH, the host untouched, the error names the step', async () => {
+  const HUNG = 'sleep 986';
+  await oldHost(LAB_INVENTORY);
+  const before = snapshot();
+  const inv = labInventory({ command_timeout: 1, nginx_command: `${HUNG}; ${NGINX}` });
+  const res = await run(['-i', inv, '--json', '--check'], { ...NEW, CONVERGE_CACHE_DIR: '' });
+  const h = json(res);
+  assert.is(h.status, 'failed', res.stdout);
+  assert.match(h.error, /reading the host did not finish within 1s \(command_timeout\)/);
+  assert.equal(compare(before, snapshot()), [], 'nothing written');
+  assert.equal(running(HUNG), []);
+});
+
 // ---- sudo lost mid-run ---------------------------------------------------------------------------------
 
 test('sudo removed mid-run: a clear `sudo -n` error, the rollback failure reported (not hidden), files whole, the next run converges once sudo is back', async () => {

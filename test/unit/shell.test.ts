@@ -61,6 +61,10 @@ test('sudoScript: sudo -n sh -c SCRIPT converge ARGS', () => {
   assert.is(sudoScript('true'), 'sudo -n sh -c true converge');
 });
 
+test('sudoScript with a limit: the host stops the command itself (timeout, TERM then KILL 5 s later)', () => {
+  assert.is(sudoScript('echo "$1"', ['/p'], 42), `sudo -n timeout -k 5 42 sh -c 'echo "$1"' converge /p`);
+});
+
 test('sudoScript: the script really receives its arguments as "$@"', () => {
   // Run the generated command line with a stand-in for sudo that drops "-n".
   const line = sudoScript('printf "<%s>" "$0" "$@"', ['a b', "it's", '$X']);
