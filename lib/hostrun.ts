@@ -86,6 +86,8 @@ export class HostRun {
   private scratch: TestResult | null = null;
   private reloaded = false;
   private locked = false;
+  /** nginx may serve what this run wrote, not what is on disk: the lock stays for the next run to take over (and reload). */
+  private keepLock = false;
   /** The lock (apply mode only) was taken over from a run that died: nginx may not be serving what it left on disk. */
   private unfinished = false;
   private readonly started = new Date().toISOString();
@@ -518,7 +520,20 @@ export class HostRun {
         hint: `compare the files with the backups in ${this.journal.backupDir}`,
       });
     }
-    if (this.reloaded && after.ok) await reload(this.r, this.vars.nginx_reload_command);
+    if (this.reloaded && after.ok) {
+      await reload(this.r, this.vars.nginx_reload_command).catch((err) => {
+        // A run that died is recognised by its lock, and the run that takes it over reloads nginx.
+        this.keepLock = this.locked;
+        throw new RollbackError(`the previous files are restored and nginx -t passes, but reloading nginx again failed: nginx may still serve this run's configuration`, {
+          host: this.host.name,
+          where: this.vars.nginx_reload_command,
+          detail: err instanceof ConvergeError ? [err.message, err.detail].filter(Boolean).join('\n') : String(err),
+          hint: this.keepLock
+            ? `${LOCK_PATH} is left in place: once the reload works again, the next run takes the lock over and reloads nginx (or run \`${this.vars.nginx_reload_command}\` on the host)`
+            : `run \`${this.vars.nginx_reload_command}\` on the host once the cause is fixed`,
+        });
+      });
+    }
     const reloadNote = this.reloaded ? (after.ok ? 'reloaded again with the restored files' : 'NOT reloaded: nginx -t fails as it did before the run') : 'not reloaded';
     const note = `rolled back: ${done.join(', ')}; nginx -t is back to its previous result (${after.ok ? 'ok' : 'failing'}); ${reloadNote}`;
     this.outcome.notes.push(note);
@@ -560,7 +575,8 @@ export class HostRun {
     await this.dropEarly();
     // The stages that follow the writes may all be deselected (--tags).
     if (this.remote) await this.record('applied');
-    if (this.locked && this.remote) {
+    if (this.keepLock) this.outcome.notes.push(`${LOCK_PATH} left in place: the next run takes it over and reloads nginx`);
+    if (this.locked && this.remote && !this.keepLock) {
       const v = this.vars;
       try {
         const pruned = await releaseLock(this.remote, LOCK_PATH, this.pruneOnRelease ? { dir: v.backup_dir, keep: v.backup_keep } : undefined);

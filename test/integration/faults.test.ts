@@ -420,6 +420,37 @@ test('a reload that hangs: the host stops it at command_timeout, the rollback re
   }
 });
 
+// The reload reaches nginx once, then every reload hangs, the rollback's too:
+// nginx serves this run's files while the disk has the old ones again.
+test("a reload that hangs in the rollback too: reported as the host needing a human, the lock left for the next run, which reloads nginx", async () => {
+  const HUNG = 'sleep 985';
+  const inv = labInventory({ command_timeout: 2, nginx_reload_command: `[ -e ${MARKER} ] || { touch ${MARKER}; ${NGINX} -s reload; }; ${HUNG}` });
+  const old = await oldHost(LAB_INVENTORY);
+  rmSync(MARKER, { force: true });
+  try {
+    const res = await run(['-i', inv, '--json'], NEW);
+    assert.is(res.code, 1, res.stdout);
+    const h = json(res);
+    assert.match(h.error, /reloading nginx \(.*\) did not finish within 2s \(command_timeout\)/);
+    assert.match(h.rollback_error, /the previous files are restored and nginx -t passes, but reloading nginx again failed: nginx may still serve this run's configuration/);
+    assert.match(h.rollback_error, /did not finish within 2s/, 'the reload\'s own error');
+    assert.match(h.rollback_error, /left in place: once the reload works again, the next run takes the lock over and reloads nginx/);
+    assert.equal(states(), old, 'the files are restored');
+    assert.is(await status(NEW_TOKEN), 200, 'nginx serves what the run wrote: the disk and nginx disagree');
+    assert.ok(existsSync(join(LOCK, 'holder')), 'the lock stays');
+    assert.equal(running(HUNG), []);
+    // The next run finds no file to change, yet takes the lock over and reloads: nginx serves the disk again.
+    const next = await run(['-i', LAB_INVENTORY, '--json'], OLD);
+    assert.is(next.code, 0, next.stdout);
+    assert.ok(json(next).notes.some((n: string) => /^took over a stale lock .*; nginx is validated and reloaded so that it serves the files on disk$/.test(n)), json(next).notes.join('\n'));
+    assert.is(await status(OLD_TOKEN), 200);
+    assert.is(await status(NEW_TOKEN), 401);
+  } finally {
+    rmSync(MARKER, { force: true });
+    removeLock();
+  }
+});
+
 // nginx -t stuck on a name it resolves (a `proxy_pass` to a host name, a DNS
 // server that does not answer): the run fails before it writes anything.
 test('a read that hangs: stopped at command_timeout over SSH, the host untouched, the error names the step', async () => {
