@@ -11,7 +11,7 @@ import { desiredFiles, type FileSpec } from '../../lib/desired.js';
 import { loadInventory } from '../../lib/inventory.js';
 import { connectHost } from '../../lib/transport/connect.js';
 import { placeChallenge } from '../../lib/verify/host.js';
-import { compare, gateway, LAB, LAB_INVENTORY, labInventory, LINK, MAPS, NGINX_DIR, resetLab, SITE, snapshot, workerPids } from './lab.js';
+import { compare, gateway, LAB, LAB_INVENTORY, labInventory, LINK, MAPS, NGINX_DIR, pgrep, resetLab, SITE, snapshot, workerPids } from './lab.js';
 import {
   fill,
   HOOK,
@@ -385,13 +385,7 @@ test('the SSH connection dropped while the ACME probe file is placed: the host r
 // ---- a command that hangs on the host -----------------------------------------------------------------
 
 /** The processes whose command line holds `text` (the hung command and the scripts that ran it). */
-const running = (text: string): string[] => {
-  try {
-    return execFileSync('pgrep', ['-af', text], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-};
+const running = (text: string): string[] => pgrep(['-af', text]);
 
 // A reload that reaches nginx, then hangs (a wrapper waiting on a hung mount,
 // say) the first time only: the rollback's own reload then ends.

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { LAB, LAB_INVENTORY, REPO, type RunResult } from './lab.js';
+import { LAB, LAB_INVENTORY, pgrep, REPO, type RunResult } from './lab.js';
 
 export const RUN_DIR = join(LAB, 'run');
 export const SSHD_LOG = join(RUN_DIR, 'sshd.log');
@@ -167,11 +167,7 @@ export function pidsOf(argv: string[]): number[] {
 
 /** Direct children of a process. */
 export function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)]).toString().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there is none
-  }
+  return pgrep(['-P', String(pid)]).map(Number);
 }
 
 export function labSshdPid(): number {

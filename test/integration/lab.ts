@@ -176,3 +176,12 @@ export function fileMode(path: string): string {
   const st = lstatSync(path);
   return `${(st.mode & 0o777).toString(8)} ${st.uid}:${st.gid}`;
 }
+
+/** What `pgrep ARGS` prints, a line each: nothing when no process matches (pgrep then exits 1). */
+export function pgrep(args: string[]): string[] {
+  try {
+    return execFileSync('pgrep', args, { encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}

@@ -6,7 +6,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { DOMAIN, LAB, LINK, MAPS, REPO, SITE, type RunResult } from './lab.js';
+import { DOMAIN, LAB, LINK, MAPS, pgrep, REPO, SITE, type RunResult } from './lab.js';
 
 export const HOOK = join(LAB, `letsencrypt/renewal-hooks/deploy/${DOMAIN}-nginx-reload`);
 export const MANAGED = [HOOK, MAPS, SITE, LINK];
@@ -234,11 +234,7 @@ export function removeLock(): void {
 
 /** The sshd processes serving converge-lab sessions right now (`sshd: converge-lab...`). */
 export function labSessions(): number[] {
-  try {
-    return execFileSync('pgrep', ['-f', '^sshd: converge-lab']).toString().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there is none
-  }
+  return pgrep(['-f', '^sshd: converge-lab']).map(Number);
 }
 
 // ---- mounts ---------------------------------------------------------------------------------
