@@ -433,6 +433,9 @@ test("a reload that hangs in the rollback too: reported as the host needing a hu
     assert.is(await status(NEW_TOKEN), 200, 'nginx serves what the run wrote: the disk and nginx disagree');
     assert.ok(existsSync(join(LOCK, 'holder')), 'the lock stays');
     assert.equal(running(HUNG), []);
+    // Its owner (the failed run's SSH session) ends a moment after converge exits.
+    const owner = readFileSync(join(LOCK, 'holder'), 'utf8').split(' ')[0];
+    assert.ok(await until(() => !existsSync(`/proc/${owner}`), 5000), 'the failed run\'s session ended');
     // The next run finds no file to change, yet takes the lock over and reloads: nginx serves the disk again.
     const next = await run(['-i', LAB_INVENTORY, '--json'], OLD);
     assert.is(next.code, 0, next.stdout);
