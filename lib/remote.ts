@@ -38,7 +38,7 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
   if ((res.code === 124 || res.code === 137) && Date.now() - started >= limitS * 1000) {
     throw new CommandTimeoutError(`${what} did not finish within ${limitS}s (command_timeout): the host stopped it`, {
       host: r.host,
-      where: args.find((a) => a.startsWith('/')) ?? r.transport.description,
+      where: whereOf(r, args),
       detail: res.stderr || undefined,
       hint: 'something on the host blocks it (a hung mount, a DNS lookup in the nginx configuration, an ACME server that does not answer): find it, or raise command_timeout for this host if it is only slow',
     });
@@ -102,7 +102,7 @@ export async function sudoOk(r: Remote, what: string, script: string, args: stri
 export function commandFailed(r: Remote, what: string, args: string[], res: ExecResult): RemoteCommandError {
   return new RemoteCommandError(`${what} failed (exit ${res.code})`, {
     host: r.host,
-    where: args.find((a) => a.startsWith('/')) ?? r.transport.description,
+    where: whereOf(r, args),
     detail: res.stderr || res.stdout.toString('utf8'),
     hint: 'see the message above from the host; nothing later in the run was attempted',
   });
@@ -112,4 +112,9 @@ export function commandFailed(r: Remote, what: string, args: string[], res: Exec
 export function nginxErrorLines(output: string): string {
   const lines = output.split('\n').filter((l) => /\[(emerg|alert|crit|error)\]/.test(l));
   return (lines.length > 0 ? lines : output.split('\n').filter(Boolean)).join('\n');
+}
+
+/** Where a command's error points: the first path among its arguments, else the host. */
+function whereOf(r: Remote, args: string[]): string {
+  return args.find((a) => a.startsWith('/')) ?? r.transport.description;
 }
