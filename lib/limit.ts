@@ -1,30 +1,86 @@
-// Ansible-style host patterns: names, groups, globs, comma lists, !exclusions.
+// Ansible-style host patterns (`--limit`): names, groups, globs, `~regex`,
+// comma lists, `&intersections` and `!exclusions`, evaluated as Ansible does:
+// the plain terms' union, then each intersection, then each exclusion.
 import { InputError } from './errors.js';
 import type { HostConfig } from './inventory.js';
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
+interface Term {
+  op: 'or' | 'and' | 'not';
+  text: string;
+  test: (name: string) => boolean;
 }
 
-function matches(host: HostConfig, term: string): boolean {
-  if (term === 'all' || term === '*') return true;
-  const re = globToRegExp(term);
-  return re.test(host.name) || host.groups.some((g) => re.test(g));
+/**
+ * Commas separate terms; so do colons, Ansible's older separator, except
+ * inside a `~regex` (whose `(?:` or `a:b` would otherwise be cut).
+ */
+export function splitPattern(pattern: string): string[] {
+  return pattern
+    .split(',')
+    .flatMap((part) => (/^\s*[!&]?~/.test(part) ? [part] : part.split(':')))
+    .map((t) => t.trim())
+    .filter(Boolean);
 }
 
+function parseTerm(raw: string, pattern: string): Term {
+  const op = raw.startsWith('!') ? 'not' : raw.startsWith('&') ? 'and' : 'or';
+  const text = op === 'or' ? raw : raw.slice(1).trim();
+  if (text === '') throw new InputError(`--limit "${pattern}": "${raw}" names nothing`, { hint: 'write !NAME to exclude and &NAME to intersect, e.g. eu,&canary,!proxy-old' });
+  return { op, text, test: matcher(text, pattern) };
+}
+
+/** `~regex` (matched from the start of a name, as Ansible's re.match), a glob, or a literal name. */
+function matcher(text: string, pattern: string): (name: string) => boolean {
+  if (text.startsWith('~')) {
+    let re: RegExp;
+    try {
+      re = new RegExp(`^(?:${text.slice(1)})`);
+    } catch (err) {
+      throw new InputError(`--limit "${pattern}": "${text}" is not a valid regular expression (${(err as Error).message})`, { hint: 'a term that starts with ~ is a JavaScript regular expression, matched from the start of host and group names' });
+    }
+    return (name) => re.test(name);
+  }
+  if (text === 'all' || text === '*') return () => true;
+  const glob = new RegExp(`^${text.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  return (name) => glob.test(name);
+}
+
+/** Whether a term selects the host: by its name, or one of its groups' (Ansible's implicit `ungrouped` too). */
+function selects(term: Term, host: HostConfig, groupNames: Set<string>): boolean {
+  if (term.test(host.name) || host.groups.some(term.test)) return true;
+  return term.text === 'ungrouped' && !groupNames.has('ungrouped') && host.groups.length === 0;
+}
+
+/**
+ * The hosts a pattern selects, in inventory order. Every term must match
+ * some host: a mistyped exclusion would otherwise quietly run on the very
+ * host it meant to spare, and a mistyped name quietly skip one.
+ */
 export function selectHosts(hosts: HostConfig[], pattern: string | undefined): HostConfig[] {
-  if (!pattern) return hosts;
-  const terms = pattern.split(/[,:]/).map((t) => t.trim()).filter(Boolean);
-  const include = terms.filter((t) => !t.startsWith('!'));
-  const exclude = terms.filter((t) => t.startsWith('!')).map((t) => t.slice(1));
+  if (!pattern || pattern.trim() === '') return hosts;
+  const terms = splitPattern(pattern).map((t) => parseTerm(t, pattern));
+  const groupNames = new Set(hosts.flatMap((h) => h.groups));
+  const unmatched = terms.filter((t) => !hosts.some((h) => selects(t, h, groupNames)));
+  if (unmatched.length > 0) {
+    throw new InputError(`--limit "${pattern}": ${unmatched.map((t) => `"${t.text}"`).join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no host or group`, {
+      hint: `check the spelling (--list-hosts shows what a pattern selects); hosts in this inventory: ${listed(hosts.map((h) => h.name))}${groupNames.size > 0 ? `; groups: ${listed([...groupNames])}` : ''}`,
+    });
+  }
+  const ors = terms.filter((t) => t.op === 'or');
   const selected = hosts.filter(
-    (h) => (include.length === 0 || include.some((t) => matches(h, t))) && !exclude.some((t) => matches(h, t)),
+    (h) =>
+      (ors.length === 0 || ors.some((t) => selects(t, h, groupNames))) &&
+      terms.every((t) => t.op === 'or' || (t.op === 'and') === selects(t, h, groupNames)),
   );
   if (selected.length === 0) {
-    throw new InputError(`--limit "${pattern}" matches no host`, {
-      hint: `hosts in this inventory: ${hosts.map((h) => h.name).join(', ')}`,
+    throw new InputError(`--limit "${pattern}" selects no host: its exclusions or intersections remove every host its other terms match`, {
+      hint: `hosts in this inventory: ${listed(hosts.map((h) => h.name))}; try --list-hosts with parts of the pattern`,
     });
   }
   return selected;
+}
+
+/** A list for a hint, cut short in a large fleet. */
+function listed(names: string[], max = 20): string {
+  return names.length > max ? `${names.slice(0, max).join(', ')} and ${names.length - max} more` : names.join(', ');
 }

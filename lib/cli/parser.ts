@@ -21,7 +21,7 @@ export function baseParser(argv: string[], script: string, description: string):
     .scriptName(`npx zx tasks/${script}`)
     .usage(`$0 [options]\n\n${description}`)
     .option('inventory', { alias: 'i', type: 'string', default: DEFAULT_INVENTORY, defaultDescription: 'inventory/production.yml', describe: 'inventory file (YAML, Ansible layout)' })
-    .option('limit', { alias: 'l', type: 'string', coerce: joinRepeats, describe: 'hosts or groups to run on: names, globs, a,b lists, !exclusions (may be repeated)' })
+    .option('limit', { alias: 'l', type: 'string', coerce: joinRepeats, describe: 'hosts or groups to run on: names, globs, ~regex, a,b lists, &intersections, !exclusions (may be repeated)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON report on stdout; progress goes to stderr' })
     .strict()
     .check(onceEach)

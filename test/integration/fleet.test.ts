@@ -100,8 +100,17 @@ test('a --limit that matches nothing is an error before any connection', async (
   watch.close();
   assert.is(watch.count(), 0);
   assert.is(run.code, 1);
-  assert.match(run.stderr, /--limit "nothing-\*,!lab" matches no host/);
+  assert.match(run.stderr, /--limit "nothing-\*,!lab": "nothing-\*" matches no host or group/);
   for (const h of ['decoy-all', 'decoy-fleet', 'lab-proxy', 'watched']) assert.ok(run.stderr.includes(h), 'the hint lists the hosts');
+});
+
+test('a mistyped exclusion is an error before any connection, not a run on the host it meant to spare', async () => {
+  const watch = await watcher();
+  const run = await converge(['-i', fleetInventory({ watched: { ssh_port: watch.port } }), '--limit', 'all,!wacthed'], ENV);
+  watch.close();
+  assert.is(watch.count(), 0, 'no host was contacted');
+  assert.is(run.code, 1);
+  assert.match(run.stderr, /--limit "all,!wacthed": "wacthed" matches no host or group/);
 });
 
 test('an unreachable host next to a healthy one: the healthy one converges, exit 1, each status reported', async () => {
