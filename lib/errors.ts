@@ -51,8 +51,14 @@ export class PreflightError extends ConvergeError {}
 /** A command on the host failed. */
 export class RemoteCommandError extends ConvergeError {}
 
+/** A command stopped on its host before it ended: it may have done part of its work (a reload may have reached nginx). */
+export class CommandStoppedError extends RemoteCommandError {}
+
 /** A command on the host ran past command_timeout and was stopped (or given up on). */
-export class CommandTimeoutError extends RemoteCommandError {}
+export class CommandTimeoutError extends CommandStoppedError {}
+
+/** A command still running a while after the operator interrupted the run, stopped on its host. */
+export class CommandInterruptedError extends CommandStoppedError {}
 
 /** `nginx -t` rejected the candidate configuration. */
 export class ValidationError extends ConvergeError {}

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import { applyChange, rollback, runStamp, type Journal } from './apply.js';
 import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type FileSpec, type MapsFlags, type Stage } from './desired.js';
 import { deferred, type Deferred } from './deferred.js';
-import { CommandTimeoutError, ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
+import { CommandStoppedError, ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { LOCK_HOLDER, LOCK_PATH, lockAndRun, lockNote, releaseLock, type UnderLock } from './lock.js';
 import { manifestOf, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
@@ -139,7 +139,7 @@ export class HostRun {
       this.early = EarlyProbes.start(v, this.local?.value ?? null, login.promise);
     }
     try {
-      this.remote = { host: this.host.name, transport: await this.opts.connect(this.host), commandTimeout: v.command_timeout };
+      this.remote = { host: this.host.name, transport: await this.opts.connect(this.host), commandTimeout: v.command_timeout, interrupt: this.opts.signal };
     } catch (err) {
       login?.reject(new Error('the SSH login failed: no probe is sent'));
       await this.dropEarly();
@@ -180,7 +180,7 @@ export class HostRun {
   private async lock(then: UnderLock | null = null): Promise<ExecResult | null> {
     const { note, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then).catch((err) => {
       // Stopped after it may have taken the lock: the release (see close) leaves a lock this session does not own.
-      if (err instanceof CommandTimeoutError) this.locked = true;
+      if (err instanceof CommandStoppedError) this.locked = true;
       throw err;
     });
     this.locked = true;
@@ -446,8 +446,8 @@ export class HostRun {
     if (this.opts.mode === 'check') return 'check mode: not reloaded';
     if (!this.reloadDue) return 'nothing for nginx changed: not reloaded';
     const replaced = await reload(this.r, this.vars.nginx_reload_command).catch((err) => {
-      // Stopped at command_timeout, the reload may have reached nginx all the same: a rollback reloads again.
-      if (err instanceof CommandTimeoutError) this.reloaded = true;
+      // Stopped (command_timeout, or Ctrl-C), the reload may have reached nginx all the same: a rollback reloads again.
+      if (err instanceof CommandStoppedError) this.reloaded = true;
       throw err;
     });
     this.reloaded = true;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import type { Change } from './plan.js';
-import { CommandTimeoutError, RemoteCommandError } from './errors.js';
+import { CommandStoppedError, RemoteCommandError } from './errors.js';
 import { nginxErrorLines, sudoOk, sudoRun, type Remote } from './remote.js';
 import { projectPath } from './paths.js';
 
@@ -57,8 +57,8 @@ export async function reload(r: Remote, command: string): Promise<boolean> {
     // The last line: the reload command's own output may come before it.
     return /replaced\n$/.test(out.toString('utf8'));
   } catch (err) {
-    // A reload stopped at command_timeout keeps its class: the run must know nginx may have reloaded.
-    if (err instanceof RemoteCommandError && !(err instanceof CommandTimeoutError)) {
+    // A reload stopped on the host keeps its class: the run must know nginx may have reloaded.
+    if (err instanceof RemoteCommandError && !(err instanceof CommandStoppedError)) {
       throw new RemoteCommandError(err.message, { host: r.host, where: command, detail: err.detail, hint: 'check nginx_reload_command and that nginx is running (systemctl status nginx)' });
     }
     throw err;

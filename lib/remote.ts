@@ -1,7 +1,8 @@
 // Privileged commands on a host, through a Transport. Every command runs as
 // `sudo -n timeout -k 5 N sh -c SCRIPT` with paths as arguments; failures keep
 // the command's own stderr so the operator sees what the host said.
-import { CommandTimeoutError, PreflightError, RemoteCommandError } from './errors.js';
+import { CommandInterruptedError, CommandTimeoutError, PreflightError, RemoteCommandError } from './errors.js';
+import { INTERRUPT_GRACE_S, PID_LINE, PidListener, STOP_SCRIPT, stopIfInterrupted, withoutPidLine } from './interrupt.js';
 import { KILL_AFTER_S, sudoScript } from './shell.js';
 import type { ExecOptions, ExecResult, Transport } from './transport/types.js';
 import { VARIABLES } from './variables.js';
@@ -11,6 +12,8 @@ export interface Remote {
   transport: Transport;
   /** Seconds one command may run on the host (command_timeout); its default when unset. */
   commandTimeout?: number;
+  /** The run's Ctrl-C: a command still running INTERRUPT_GRACE_S after it is stopped on the host. */
+  interrupt?: AbortSignal;
 }
 
 export interface RunOptions extends Omit<ExecOptions, 'stdin'> {
@@ -32,7 +35,23 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
   const { what = describeScript(script), ...opts } = more;
   const limitS = r.commandTimeout ?? DEFAULT_LIMIT_S;
   const started = Date.now();
-  const res = await withGiveUp(r, what, limitS, r.transport.exec(sudoScript(script, args, limitS), { stdin, ...opts }));
+  // Interruptible: the script first tells its pid, for a stop (see lib/interrupt.ts).
+  const pid = r.interrupt && !r.interrupt.aborted ? new PidListener() : null;
+  let stopping: Promise<boolean> | null = null;
+  const stopper = stopIfInterrupted(r.interrupt, () => {
+    if (pid?.pid) stopping = stopCommand(r, pid.pid, what);
+  });
+  const command = sudoScript(pid ? `${PID_LINE}\n${script}` : script, args, limitS);
+  const raw = await withGiveUp(r, what, limitS, r.transport.exec(command, { stdin, ...opts, onStderr: pid?.onStderr })).finally(stopper.dispose);
+  const res = pid ? { ...raw, stderr: withoutPidLine(raw.stderr) } : raw;
+  if (res.code !== 0 && stopping && (await stopping)) {
+    throw new CommandInterruptedError(`${what} was still running ${INTERRUPT_GRACE_S}s after the run was interrupted (Ctrl-C or SIGTERM): the host stopped it`, {
+      host: r.host,
+      where: whereOf(r, args),
+      detail: res.stderr || undefined,
+      hint: 'what this run had changed is rolled back; find what held the command up before running again',
+    });
+  }
   // `timeout` exits 124 after its TERM, 137 after its KILL; the script itself
   // may exit 124 too (its own `timeout`), but not once the limit has passed.
   if ((res.code === 124 || res.code === 137) && Date.now() - started >= limitS * 1000) {
@@ -83,6 +102,12 @@ export function withGiveUp(r: Remote, what: string, limitS: number, running: Pro
   });
   // race() handles `running` too: its late rejection (the connection closed) is not left unhandled.
   return Promise.race([running, givenUp]).finally(() => clearTimeout(timer));
+}
+
+/** Stops an interrupted command on its host; whether it was (false: it had ended, or the stop failed). */
+async function stopCommand(r: Remote, pid: number, what: string): Promise<boolean> {
+  const res = await sudoRun(r, STOP_SCRIPT, [String(pid)], undefined, { what: `stopping ${what} (interrupted)` }).catch(() => null);
+  return res?.code === 0;
 }
 
 /** A script's first line, as a name for it in an error when the caller gave none. */

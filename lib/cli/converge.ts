@@ -2,6 +2,7 @@
 // The run's heavy modules (listr2, ssh2, the planner) are imported only when a
 // run starts: --help, --list-hosts and bad input never load them.
 import { describeError } from '../errors.js';
+import { INTERRUPT_GRACE_S } from '../interrupt.js';
 import { listHostsJson, listHostsText } from '../listhosts.js';
 import { exitCode, EXIT_FAILED, jsonReport, newTokenNotice, textRecap } from '../report.js';
 import { assertValidToken, redact } from '../secrets.js';
@@ -84,13 +85,14 @@ export async function main(argv: string[]): Promise<number> {
 
 /**
  * Ctrl-C (or SIGTERM) during a run: stop at the next step and roll back what
- * was changed, rather than die between two writes. A second one exits at once.
+ * was changed, rather than die between two writes; a command that holds the
+ * step up is stopped on its host (lib/interrupt.ts). A second one exits at once.
  */
 function onInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const handler = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(`\nconverge: ${sig}: stopping at the next step and rolling back (again to quit at once)\n`);
+    process.stderr.write(`\nconverge: ${sig}: stopping at the next step and rolling back; a command still running in ${INTERRUPT_GRACE_S}s is stopped on its host (again to quit at once)\n`);
     controller.abort();
   };
   process.on('SIGINT', handler);

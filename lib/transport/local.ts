@@ -28,7 +28,10 @@ export class LocalTransport implements Transport {
         out.push(d);
         opts.onStdout?.(d);
       });
-      child.stderr.on('data', (d: Buffer) => errs.push(d));
+      child.stderr.on('data', (d: Buffer) => {
+        errs.push(d);
+        opts.onStderr?.(d);
+      });
       // A command that does not read its stdin closes the pipe early: not an error.
       child.stdin.on('error', () => {});
       child.on('error', (err) =>

@@ -482,7 +482,10 @@ export class SshTransport implements Transport {
           out.push(d);
           opts.onStdout?.(d);
         });
-        stream.stderr.on('data', (d: Buffer) => errs.push(d));
+        stream.stderr.on('data', (d: Buffer) => {
+          errs.push(d);
+          opts.onStderr?.(d);
+        });
         stream.on('exit', (code: number | null, signal?: string) => (exit = { code, signal }));
         stream.on('error', (e: Error) => fail(e.message));
         stream.on('close', () => {

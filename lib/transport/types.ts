@@ -12,6 +12,8 @@ export interface ExecOptions {
   holdStdin?: HeldStdin;
   /** Sees the command's stdout as it comes (e.g. a script saying it is ready). */
   onStdout?: (chunk: Buffer) => void;
+  /** Sees the command's stderr as it comes (e.g. the pid a script reports first, see lib/interrupt.ts). */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /**

@@ -193,7 +193,7 @@ test('a second Ctrl-C quits at once (exit 130), even in the middle of the rollba
   const res = await r.done;
   assert.is(res.code, 130);
   assert.ok(second > 0 && Date.now() - second < 1500, 'at once');
-  assert.match(res.stderr, /SIGINT: stopping at the next step and rolling back \(again to quit at once\)/);
+  assert.match(res.stderr, /SIGINT: stopping at the next step and rolling back; a command still running in 5s is stopped on its host \(again to quit at once\)/);
   await hostSettled();
   wholeFiles(old, neu);
   assert.ok(nginxTest().ok);
@@ -407,6 +407,37 @@ test('a reload that hangs: the host stops it at command_timeout, the rollback re
     assert.equal(states(), old, 'every path as before the run');
     assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
     assert.is(await status(NEW_TOKEN), 401);
+    assert.equal(running(HUNG), [], 'the hung command went with its script');
+    assert.not.ok(existsSync(LOCK), 'the lock is released');
+  } finally {
+    rmSync(MARKER, { force: true });
+  }
+});
+
+// Ctrl-C while a reload hangs, long before command_timeout (300 s here): the
+// first Ctrl-C must not wait for it. The host stops it 5 s later, and since
+// it may have reached nginx, the rollback reloads again.
+test('Ctrl-C during a reload that hangs: stopped on the host 5 s later, not at command_timeout; the rollback reloads again, nothing is left running', async () => {
+  const HUNG = 'sleep 984';
+  const inv = labInventory({ nginx_reload_command: `${NGINX} -s reload; [ -e ${MARKER} ] || { touch ${MARKER}; ${HUNG}; }` });
+  const old = await oldHost(LAB_INVENTORY);
+  rmSync(MARKER, { force: true });
+  try {
+    const r = start(['-i', inv, '--json'], NEW);
+    assert.ok(await until(() => running(HUNG).length > 0, 20_000), 'the reload hangs');
+    const interrupted = Date.now();
+    r.kill('SIGINT');
+    const res = await r.done;
+    const took = Date.now() - interrupted;
+    assert.is(res.code, 1, res.stdout + res.stderr);
+    assert.ok(took >= 5000 && took < 15_000, `stopped after the 5 s grace, not at command_timeout: ${took} ms`);
+    const h = json(res);
+    assert.match(h.error, /reloading nginx \(.*\) was still running 5s after the run was interrupted \(Ctrl-C or SIGTERM\): the host stopped it/);
+    assert.not.match(h.error, /converge-command-pid/, 'the pid line is not part of what the host said');
+    assert.not.ok(h.rollback_error, h.rollback_error);
+    assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
+    assert.equal(states(), old, 'every path as before the run');
+    assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
     assert.equal(running(HUNG), [], 'the hung command went with its script');
     assert.not.ok(existsSync(LOCK), 'the lock is released');
   } finally {

@@ -5,14 +5,13 @@
 // is left alone; a command that outlives even the host's KILL is given up on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandTimeoutError, PreflightError } from '../../lib/errors.js';
 import { sudoOk, sudoRun, withGiveUp, type Remote } from '../../lib/remote.js';
-import { EXIT_ON_SIGNALS } from '../../lib/shell.js';
 import { LocalTransport } from '../../lib/transport/local.js';
+import { alive, HANGS } from './local-remote.js';
 import type { ExecResult, Transport } from '../../lib/transport/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'converge-timeout-'));
@@ -21,23 +20,6 @@ async function remote(commandTimeout: number): Promise<Remote> {
   return { host: 'unit', transport: await LocalTransport.connect('unit'), commandTimeout };
 }
 
-/** Whether process `pid` still exists (a zombie counts as gone). */
-function alive(pid: number): boolean {
-  try {
-    return !/^Z/.test(execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).trim());
-  } catch {
-    return false;
-  }
-}
-
-// A script that starts a child and waits on it, with the cleanup a managed-file write has.
-const HANGS = `
-trap 'echo cleaned > "$1/cleaned"' EXIT
-${EXIT_ON_SIGNALS}
-sleep 600 &
-echo $! > "$1/child"
-wait
-`;
 
 test('a command past command_timeout is stopped with its child, its EXIT trap runs, and the error says what and how long', async () => {
   const started = Date.now();

@@ -1,8 +1,9 @@
 // A Remote whose commands run on this machine through sh (sudo -n included, the
 // command line SSH would carry): no SSH, the same scripts, and a connection
 // that can be made to fail mid-transfer.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import type { Remote } from '../../lib/remote.js';
+import { EXIT_ON_SIGNALS } from '../../lib/shell.js';
 import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
 
 export interface Fake {
@@ -49,3 +50,21 @@ export function local(): Fake {
   };
   return fake;
 }
+
+/** Whether process `pid` still exists (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    return !/^Z/.test(execFileSync('ps', ['-o', 'stat=', '-p', String(pid)], { encoding: 'utf8' }).trim());
+  } catch {
+    return false;
+  }
+}
+
+/** A script that starts a child and waits on it, with the cleanup a managed-file write has (its EXIT trap writes $1/cleaned; $1/child is the child's pid). */
+export const HANGS = `
+trap 'echo cleaned > "$1/cleaned"' EXIT
+${EXIT_ON_SIGNALS}
+sleep 600 &
+echo $! > "$1/child"
+wait
+`;
