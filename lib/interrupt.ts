@@ -24,27 +24,28 @@ export const PID_LINE = `printf '${PID_PREFIX}%s\\n' "$PPID" >&2`;
  */
 export const STOP_SCRIPT = `case $(tr '\\0' ' ' < "/proc/$1/cmdline" 2>/dev/null) in 'timeout -k '*) kill -TERM "$1" ;; *) exit 3 ;; esac`;
 
-/** Reads the pid line at the start of a command's stderr as it comes. */
+/** How far into a command's stderr its pid line is looked for: sudo may warn first ("unable to resolve host"). */
+const PID_LINE_WITHIN = 4096;
+const PID_RE = new RegExp(`^${PID_PREFIX}(\\d+)\n`, 'm');
+
+/** Reads the pid line near the start of a command's stderr as it comes. */
 export class PidListener {
   private head = '';
-  /** The pid, once read; null when the stderr did not start with it (sudo refused, say). */
+  /** The pid, once read; null while not (or never: sudo refused before the script ran). */
   pid: number | null = null;
-  private settled = false;
 
   readonly onStderr = (chunk: Buffer): void => {
-    if (this.settled) return;
+    if (this.pid !== null || this.head.length >= PID_LINE_WITHIN) return;
     this.head += chunk.toString('latin1');
-    const nl = this.head.indexOf('\n');
-    if (nl < 0 && this.head.length < 64) return;
-    this.settled = true;
-    const m = new RegExp(`^${PID_PREFIX}(\\d+)$`).exec(this.head.slice(0, nl));
+    const m = PID_RE.exec(this.head.slice(0, PID_LINE_WITHIN));
     if (m) this.pid = Number(m[1]);
   };
 }
 
 /** The command's stderr without its pid line. */
 export function withoutPidLine(stderr: string): string {
-  return stderr.startsWith(PID_PREFIX) ? stderr.slice(stderr.indexOf('\n') + 1) : stderr;
+  const m = PID_RE.exec(stderr.slice(0, PID_LINE_WITHIN));
+  return m ? stderr.slice(0, m.index) + stderr.slice(m.index + m[0].length) : stderr;
 }
 
 /**

@@ -17,24 +17,28 @@ import { alive, HANGS } from './local-remote.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('PidListener reads the pid line even when it comes in pieces, and only at the start', () => {
+test('PidListener reads the pid line even when it comes in pieces, or after a warning of sudo', () => {
   const l = new PidListener();
   l.onStderr(Buffer.from('converge-command-'));
   assert.is(l.pid, null);
   l.onStderr(Buffer.from('pid 4242\nnginx: [emerg] '));
   assert.is(l.pid, 4242);
+  const warned = new PidListener();
+  warned.onStderr(Buffer.from('sudo: unable to resolve host proxy-1: Name or service not known\nconverge-command-pid 7\n'));
+  assert.is(warned.pid, 7);
+  const refused = new PidListener();
+  refused.onStderr(Buffer.from('sudo: a password is required\n'));
+  assert.is(refused.pid, null);
   const late = new PidListener();
-  late.onStderr(Buffer.from('sudo: a password is required\nconverge-command-pid 7\n'));
-  assert.is(late.pid, null, 'sudo refused: no pid, whatever follows');
-  const long = new PidListener();
-  long.onStderr(Buffer.from('x'.repeat(100)));
-  long.onStderr(Buffer.from('\nconverge-command-pid 9\n'));
-  assert.is(long.pid, null);
+  late.onStderr(Buffer.from('x'.repeat(5000)));
+  late.onStderr(Buffer.from('\nconverge-command-pid 9\n'));
+  assert.is(late.pid, null, 'only near the start');
 });
 
 test('withoutPidLine cuts the pid line only', () => {
   assert.is(withoutPidLine('converge-command-pid 12\nnginx: [emerg] bad\n'), 'nginx: [emerg] bad\n');
   assert.is(withoutPidLine('converge-command-pid 12\n'), '');
+  assert.is(withoutPidLine('sudo: unable to resolve host h\nconverge-command-pid 12\nerr\n'), 'sudo: unable to resolve host h\nerr\n');
   assert.is(withoutPidLine('sudo: no\n'), 'sudo: no\n');
 });
 
