@@ -540,12 +540,19 @@ export class HostRun {
     return note;
   }
 
+  /** What the rollback after `err` is to do, for the progress view; null when there is nothing to undo. */
+  rollbackPlan(err: unknown): string | null {
+    // A verify failure already went through the health gate (which rolls back when the change is at fault).
+    if (err instanceof VerifyError || this.journal.entries.length === 0 || !this.remote) return null;
+    const paths = new Set(this.journal.entries.map((e) => e.path)).size;
+    return `rolling back: restoring ${paths} path(s), nginx -t${this.reloaded ? ', then reloading nginx again' : ''}`;
+  }
+
   /** Records the failure and undoes this run's writes (see undo). */
   async fail(err: unknown): Promise<void> {
     this.outcome.error = err;
     if (this.outcome.status !== 'unreachable') this.outcome.status = 'failed';
-    // A verify failure already went through the health gate (which rolls back when the change is at fault).
-    if (err instanceof VerifyError || this.journal.entries.length === 0 || !this.remote) return;
+    if (this.rollbackPlan(err) === null) return;
     try {
       await this.undo();
     } catch (rbErr) {

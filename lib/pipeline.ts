@@ -44,6 +44,9 @@ async function step(run: HostRun, task: ListrTaskWrapper<unknown, never, never>,
     const summary = await fn();
     if (summary) task.title = `${name}: ${redact(summary, run.secrets)}`;
   } catch (err) {
+    // The rollback may take a while (a reload that hangs until command_timeout): say it is under way.
+    const rollback = run.rollbackPlan(err);
+    if (rollback) task.output = `${name} failed; ${rollback}`;
     await run.fail(err);
     await close();
     throw new Error(redact(describeError(err), run.secrets));

@@ -434,6 +434,7 @@ test('Ctrl-C during a reload that hangs: stopped on the host 5 s later, not at c
     const h = json(res);
     assert.match(h.error, /reloading nginx \(.*\) was still running 5s after the run was interrupted \(Ctrl-C or SIGTERM\): the host stopped it/);
     assert.not.match(h.error, /converge-command-pid/, 'the pid line is not part of what the host said');
+    assert.match(res.stderr, /reload failed; rolling back: restoring \d+ path\(s\), nginx -t, then reloading nginx again/, 'the progress says the rollback is under way');
     assert.not.ok(h.rollback_error, h.rollback_error);
     assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
     assert.equal(states(), old, 'every path as before the run');
