@@ -63,7 +63,7 @@ export function selectHosts(hosts: HostConfig[], pattern: string | undefined): H
   const unmatched = terms.filter((t) => !hosts.some((h) => selects(t, h, groupNames)));
   if (unmatched.length > 0) {
     throw new InputError(`--limit "${pattern}": ${unmatched.map((t) => `"${t.text}"`).join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no host or group`, {
-      hint: `check the spelling (--list-hosts shows what a pattern selects); hosts in this inventory: ${listed(hosts.map((h) => h.name))}${groupNames.size > 0 ? `; groups: ${listed([...groupNames])}` : ''}`,
+      hint: `check the spelling (converge's --list-hosts shows what a pattern selects); hosts in this inventory: ${listed(hosts.map((h) => h.name))}${groupNames.size > 0 ? `; groups: ${listed([...groupNames])}` : ''}`,
     });
   }
   const ors = terms.filter((t) => t.op === 'or');
@@ -74,7 +74,7 @@ export function selectHosts(hosts: HostConfig[], pattern: string | undefined): H
   );
   if (selected.length === 0) {
     throw new InputError(`--limit "${pattern}" selects no host: its exclusions or intersections remove every host its other terms match`, {
-      hint: `hosts in this inventory: ${listed(hosts.map((h) => h.name))}; try --list-hosts with parts of the pattern`,
+      hint: `hosts in this inventory: ${listed(hosts.map((h) => h.name))}; try converge's --list-hosts with parts of the pattern`,
     });
   }
   return selected;
