@@ -130,6 +130,10 @@ export class HostRun {
 
   async preflight(): Promise<void> {
     const v = this.vars;
+    // A host still waiting for a fork when Ctrl-C came: nothing to roll back, so nothing to contact.
+    if (this.opts.signal?.aborted) {
+      throw new InterruptedError('not started: the run was interrupted (Ctrl-C or SIGTERM) before this host\'s turn', { host: this.host.name, hint: 'nothing was contacted on this host; run again when ready' });
+    }
     // Only a run that may turn out to be a no-op. Their connections open while SSH logs in (this
     // thread mostly waits for sshd then), but no request goes before the login: a host converge
     // cannot log in to gets none. Without a local token, those that carry one wait for the read.

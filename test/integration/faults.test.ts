@@ -35,6 +35,7 @@ import {
   until,
   withTmpfs,
 } from './safetylab.js';
+import { labVars, watcher, writeInventory } from './fleetlab.js';
 
 const OFFSETS = logOffsets();
 const OLD_TOKEN = 'old-token-0123456789abcdef0123456789abcdef';
@@ -203,6 +204,35 @@ test('a second Ctrl-C quits at once (exit 130), even in the middle of the rollba
   assert.is(next.code, 0, next.stdout);
   assert.ok(json(next).notes.some((n: string) => n.startsWith('took over a stale lock (its run is gone): ')), JSON.stringify(json(next).notes));
   await converged(inv);
+});
+
+// Ctrl-C in a fleet run, --forks 1: the hosts still waiting for their turn are left alone.
+test('Ctrl-C in a fleet: a host whose turn had not come is never contacted, and its error says so', async () => {
+  const watch = await watcher();
+  const old = await oldHost(LAB_INVENTORY);
+  rmSync(MARKER, { force: true });
+  const inv = writeInventory({
+    vars: labVars(),
+    hosts: { 'lab-proxy': { nginx_reload_command: `touch ${MARKER}; sleep 1; ${NGINX} -s reload` }, later: { ssh_port: watch.port } },
+  });
+  try {
+    const r = start(['-i', inv, '--json', '--forks', '1'], NEW);
+    assert.ok(await until(() => existsSync(MARKER), 20_000), 'the first host reloads');
+    r.kill('SIGINT');
+    const res = await r.done;
+    assert.is(res.code, 1, res.stdout);
+    assert.is(watch.count(), 0, 'the second host was not contacted');
+    const hosts = JSON.parse(res.stdout).hosts as { host: string; status: string; error: string }[];
+    const later = hosts.find((h) => h.host === 'later')!;
+    assert.is(later.status, 'failed');
+    assert.match(later.error, /not started: the run was interrupted \(Ctrl-C or SIGTERM\) before this host's turn/);
+    assert.match(later.error, /nothing was contacted on this host/);
+    assert.is(hosts.find((h) => h.host === 'lab-proxy')!.status, 'failed');
+    assert.equal(states(), old, 'the first host rolled back');
+  } finally {
+    watch.close();
+    rmSync(MARKER, { force: true });
+  }
 });
 
 // ---- SIGKILL at each apply step -------------------------------------------------------------------
