@@ -1,6 +1,7 @@
 // `converge` command line: parse, load, run, report. No deploy logic here.
 // The run's heavy modules (listr2, ssh2, the planner) are imported only when a
 // run starts: --help, --list-hosts and bad input never load them.
+import { setMaxListeners } from 'node:events';
 import { describeError } from '../errors.js';
 import { INTERRUPT_GRACE_S } from '../interrupt.js';
 import { listHostsJson, listHostsText } from '../listhosts.js';
@@ -90,6 +91,9 @@ export async function main(argv: string[]): Promise<number> {
  */
 function onInterrupt(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
+  // Each privileged command in flight listens to it (lib/interrupt.ts): with
+  // --forks above 10, Node would print a "possible memory leak" warning.
+  setMaxListeners(0, controller.signal);
   const handler = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130);
     process.stderr.write(`\nconverge: ${sig}: stopping at the next step and rolling back; a command still running in ${INTERRUPT_GRACE_S}s is stopped on its host (again to quit at once)\n`);

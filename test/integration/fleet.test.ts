@@ -113,6 +113,15 @@ test('a mistyped exclusion is an error before any connection, not a run on the h
   assert.match(run.stderr, /--limit "all,!wacthed": "wacthed" matches no host or group/);
 });
 
+// Every command in flight listens for Ctrl-C: more than 10 hosts at once must not make Node warn of a leak.
+test('16 hosts at once (--forks 16): each gets its result, and the output has no warning of Node', async () => {
+  const hosts = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`entry-${i + 1}`, null]));
+  const run = await converge(['-i', writeInventory({ vars: labVars(), hosts }), '--check', '--forks', '16', '--json'], ENV);
+  assert.ok(run.code === 0 || run.code === 2, run.stderr);
+  assert.is(report(run).hosts.length, 16);
+  assert.not.match(run.stderr, /Warning|\(node:\d+\)/, run.stderr);
+});
+
 test('an unreachable host next to a healthy one: the healthy one converges, exit 1, each status reported', async () => {
   resetLab();
   const run = await converge(['-i', fleetInventory(), '--limit', 'lab-proxy,decoy-all', '--forks', '2', '--json'], ENV);
