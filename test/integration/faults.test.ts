@@ -417,6 +417,20 @@ test('the SSH connection dropped while the ACME probe file is placed: the host r
 /** The processes whose command line holds `text` (the hung command and the scripts that ran it). */
 const running = (text: string): string[] => pgrep(['-af', text]);
 
+/**
+ * After a reload stopped on the host (it may have reached nginx): rolled back
+ * without a rollback error, nginx reloaded again and serving the old files,
+ * the hung command gone with its script, the lock released.
+ */
+async function rolledBackAndReloaded(h: { rollback_error?: string; notes: string[] }, old: Map<string, string>, hung: string): Promise<void> {
+  assert.not.ok(h.rollback_error, h.rollback_error);
+  assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
+  assert.equal(states(), old, 'every path as before the run');
+  assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
+  assert.equal(running(hung), [], 'the hung command went with its script');
+  assert.not.ok(existsSync(LOCK), 'the lock is released');
+}
+
 // A reload that reaches nginx, then hangs (a wrapper waiting on a hung mount,
 // say) the first time only: the rollback's own reload then ends.
 test('a reload that hangs: the host stops it at command_timeout, the rollback reloads again (nginx may have taken it), nothing is left running', async () => {
@@ -432,13 +446,8 @@ test('a reload that hangs: the host stops it at command_timeout, the rollback re
     assert.is(h.status, 'failed');
     assert.match(h.error, /reloading nginx \(.*\) did not finish within 2s \(command_timeout\): the host stopped it/);
     assert.match(h.error, /raise command_timeout/);
-    assert.not.ok(h.rollback_error, h.rollback_error);
-    assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
-    assert.equal(states(), old, 'every path as before the run');
-    assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
+    await rolledBackAndReloaded(h, old, HUNG);
     assert.is(await status(NEW_TOKEN), 401);
-    assert.equal(running(HUNG), [], 'the hung command went with its script');
-    assert.not.ok(existsSync(LOCK), 'the lock is released');
   } finally {
     rmSync(MARKER, { force: true });
   }
@@ -465,12 +474,7 @@ test('Ctrl-C during a reload that hangs: stopped on the host 5 s later, not at c
     assert.match(h.error, /reloading nginx \(.*\) was still running 5s after the run was interrupted \(Ctrl-C or SIGTERM\): the host stopped it/);
     assert.not.match(h.error, /converge-command-pid/, 'the pid line is not part of what the host said');
     assert.match(res.stderr, /reload failed; rolling back: restoring \d+ path\(s\), nginx -t, then reloading nginx again/, 'the progress says the rollback is under way');
-    assert.not.ok(h.rollback_error, h.rollback_error);
-    assert.ok(h.notes.some((n: string) => n.startsWith('rolled back: ') && n.endsWith('reloaded again with the restored files')), h.notes.join('\n'));
-    assert.equal(states(), old, 'every path as before the run');
-    assert.is(await status(OLD_TOKEN), 200, 'nginx serves the old files again');
-    assert.equal(running(HUNG), [], 'the hung command went with its script');
-    assert.not.ok(existsSync(LOCK), 'the lock is released');
+    await rolledBackAndReloaded(h, old, HUNG);
   } finally {
     rmSync(MARKER, { force: true });
   }
