@@ -24,11 +24,17 @@ export interface HostFacts {
   challenge?: HeldChallenge;
 }
 
-// Every process counts when 20 hosts share a machine's CPUs: the shell's own
-// tests tell each path's kind, and one tar (plus one base64) carries every
-// file's bytes, mode, owner and link target: a stat and a base64 per file
-// cost the host ~3x the CPU (measured with perf stat: ~13 ms against ~4).
+// Every process counts when 20 hosts share a machine's CPUs, and more where
+// starting one is slow (on some VMs a fork and exec costs ~10 ms): the
+// shell's own tests tell each path's kind, and one tar carries every file's
+// bytes, mode, owner and link target (a stat and a base64 per file cost the
+// host ~3x the CPU). Its archive comes last and raw, so that no base64 (nor
+// the subshell that would report tar's exit code through it) is needed: when
+// the read is not held, tar replaces the shell and its exit code is the
+// command's. The marker of a held read names its probe file (random), so
+// that no line of a managed file in the archive can pass for it.
 const READ_DONE = 'read done';
+const TAR = 'tar -c -P --no-recursion --hard-dereference --format=gnu -b 1 -f - --';
 const GATHER = `
 nginx_cmd=$1 nprobes=$2 cdir=$3 cname=$4 ccontent=$5 watch=$6 expect=$7; shift 7
 bin=\${nginx_cmd%% *}
@@ -48,20 +54,25 @@ while [ "$n" -gt 0 ]; do
   else echo absent
   fi
 done
-# The archive, then a line with tar's exit code, in one base64 line.
-printf 'tar '
-if [ $# -gt 0 ]; then
-  { tar -c -P --no-recursion --hard-dereference --format=gnu -b 1 -f - -- "$@"; printf '%s\\n' "$?"; } | base64 -w0
-fi
-echo
 # The stamp of what the last dump loaded (newline-separated in $watch; see
 # lib/dumpcache.ts), then the dump and its exit code in one base64 line, or
 # "dump cached" when the stamp is the one converge expects.
 if command -v "$bin" >/dev/null 2>&1; then
   stamp=
   if [ -n "$watch" ]; then
-    stamp=$(IFS='
-'; set -f; stat -L --printf '%i:%s:%.9Y:%.9Z ' -- "$(command -v "$bin")" $watch 2>/dev/null; echo "$?")
+    # The binary's path as command -v finds it, without the fork of a command
+    # substitution: every process counts (see above).
+    case $bin in
+      */*) path=$bin ;;
+      *) path= oifs=$IFS; IFS=:
+         for d in $PATH; do d=\${d:-.}; if [ -f "$d/$bin" ] && [ -x "$d/$bin" ]; then path=$d/$bin; break; fi; done
+         IFS=$oifs ;;
+    esac
+    oifs=$IFS; IFS='
+'; set -f
+    stamp=$(stat -L --printf '%i:%s:%.9Y:%.9Z ' -- "$path" $watch 2>/dev/null)
+    stamp=$stamp$?
+    set +f; IFS=$oifs
   fi
   echo "stamp $stamp"
   if [ -n "$expect" ] && [ "$stamp" = "$expect" ]; then
@@ -74,15 +85,21 @@ else
   echo "stamp "
   echo "dump "
 fi
-# Asked to hold for the ACME probe: the read is complete; the probe file is
-# placed only if converge then says so (the run changes nothing).
-if [ -n "$cdir" ]; then
-  echo "${READ_DONE}"
-  IFS= read -r decision || exit 0
-  [ "$decision" = place ] || exit 0
-  dir=$cdir name=$cname content=$ccontent
-  ${PLACE_FILE}
+# Last, the archive of the paths tar is to read (none: no archive).
+echo tar
+if [ -z "$cdir" ]; then
+  [ $# -eq 0 ] || exec ${TAR} "$@"
+  exit 0
 fi
+# Asked to hold for the ACME probe: tar's exit code, then the read is
+# complete; the probe file is placed only if converge then says so (the run
+# changes nothing).
+[ $# -eq 0 ] || { ${TAR} "$@"; echo "$?"; }
+echo "${READ_DONE} $cname"
+IFS= read -r decision || exit 0
+[ "$decision" = place ] || exit 0
+dir=$cdir name=$cname content=$ccontent
+${PLACE_FILE}
 `;
 
 /** The dump line's payload: nginx -T's output, a newline, its exit code and a newline (127: no nginx). */
@@ -92,13 +109,19 @@ export function parseDump(data: string): { code: number; text: string } {
   return m ? { code: Number(m[1]), text: decoded.slice(0, m.index) } : { code: 127, text: '' };
 }
 
-/** The managed paths' facts: each path's kind line, and tar's entries for those it read. */
-export function parsePaths(paths: string[], kinds: string[], tarLine: string): Map<string, FileFacts> {
-  const decoded = Buffer.from(tarLine, 'base64');
-  // The archive ends with its two zero blocks; tar's exit code follows on a line of its own.
-  const code = /\n?(\d+)\n$/.exec(decoded.subarray(-8).toString('latin1'));
-  if (decoded.length > 0 && code?.[1] !== '0') throw new Error(`tar exited ${code?.[1] ?? 'without a code'}`);
-  const entries = decoded.length > 0 ? readTar(decoded) : [];
+/**
+ * The managed paths' facts: each path's kind line, and tar's entries for
+ * those it read, from the raw archive that ends the read's output. A held
+ * read prints tar's exit code after it; otherwise tar's exit code was the
+ * command's own.
+ */
+export function parsePaths(paths: string[], kinds: string[], archive: Buffer, held: boolean): Map<string, FileFacts> {
+  const read = kinds.filter((k) => k === 'file' || k === 'link' || k === 'dir').length;
+  const { entries, end } = read > 0 ? readTar(archive) : { entries: [], end: 0 };
+  if (read > 0 && held) {
+    const code = /^(\d+)\n/.exec(archive.subarray(end, end + 8).toString('latin1'));
+    if (code?.[1] !== '0') throw new Error(`tar exited ${code?.[1] ?? 'without a code'}`);
+  }
   const files = new Map<string, FileFacts>();
   paths.forEach((path, i) => {
     const [kind, mode, owner, group] = kinds[i].split(' ');
@@ -112,6 +135,19 @@ export function parsePaths(paths: string[], kinds: string[], tarLine: string): M
     }
   });
   return files;
+}
+
+/** The read's text lines, up to its "tar" line, and the bytes after that line (null: no such line). */
+export function splitRead(out: Buffer): { lines: string[]; archive: Buffer | null } {
+  const lines: string[] = [];
+  for (let at = 0; ; ) {
+    const nl = out.indexOf(10, at);
+    if (nl < 0) return { lines, archive: null };
+    const line = out.toString('utf8', at, nl);
+    if (line === 'tar') return { lines, archive: out.subarray(nl + 1) };
+    lines.push(line);
+    at = nl + 1;
+  }
 }
 
 const NO_CACHE: DumpQuery = { watch: [], expect: '' };
@@ -135,7 +171,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
   let cmd: HeldCommand | undefined;
   if (challenge) {
     cmd = new HeldCommand(r, script, args, 'reading the host');
-    const ended = await cmd.until(READ_DONE).catch((err) => {
+    const ended = await cmd.until(`${READ_DONE} ${challenge.name}`).catch((err) => {
       cmd!.stdin.end();
       throw err;
     });
@@ -155,15 +191,16 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
       hint: 'the host needs a POSIX sh, GNU tar and base64 (coreutils); if a file was being changed, run again',
     });
   };
-  const lines = res.stdout.toString('utf8').split('\n');
-  const tarAt = 1 + probes.length + paths.length;
-  // After the tar line: the stamp, the clock when the host dumped against a stamp, and the dump.
-  const clocked = lines[tarAt + 2]?.startsWith('clock ') ? 1 : 0;
-  const dumpLine = lines[tarAt + 2 + clocked] ?? '';
-  if (res.code !== 0 || !lines[tarAt]?.startsWith('tar ') || !lines[tarAt + 1]?.startsWith('stamp ') || !dumpLine.startsWith('dump ')) throw await failed(`exit ${res.code}`);
+  const { lines, archive } = splitRead(res.stdout);
+  const kindsAt = 1 + probes.length;
+  const stampAt = kindsAt + paths.length;
+  // After the kinds: the stamp, the clock when the host dumped against a stamp, and the dump.
+  const clocked = lines[stampAt + 1]?.startsWith('clock ') ? 1 : 0;
+  const dumpLine = lines[stampAt + 1 + clocked] ?? '';
+  if (res.code !== 0 || !archive || !lines[stampAt]?.startsWith('stamp ') || !dumpLine.startsWith('dump ')) throw await failed(`exit ${res.code}`);
   let files: Map<string, FileFacts>;
   try {
-    files = parsePaths(paths, lines.slice(1 + probes.length, tarAt), lines[tarAt].slice('tar '.length));
+    files = parsePaths(paths, lines.slice(kindsAt, stampAt), archive, challenge !== undefined);
   } catch (err) {
     throw await failed((err as Error).message);
   }
@@ -171,8 +208,8 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     files,
     exists: new Map(probes.map((p, i) => [p, lines[1 + i] === 'exists yes'])),
     nginxPresent: lines[0] === 'nginx yes',
-    stamp: lines[tarAt + 1].slice('stamp '.length),
-    clock: clocked ? Number(lines[tarAt + 2].slice('clock '.length)) : null,
+    stamp: lines[stampAt].slice('stamp '.length),
+    clock: clocked ? Number(lines[stampAt + 1].slice('clock '.length)) : null,
     dump: dumpLine === 'dump cached' && cached.expect !== '' ? null : parseDump(dumpLine.slice('dump '.length)),
     challenge: held,
   };

@@ -39,15 +39,23 @@ function checksumOk(h: Buffer): boolean {
   return sum === octal(h, 148, 8, 'checksum');
 }
 
-/** Every entry of the archive, in order; throws on anything it was not written to read. */
-export function readTar(archive: Buffer): TarEntry[] {
+/**
+ * Every entry of the archive, in order, and where the archive ends (after
+ * its zero blocks: what follows is not tar's); throws on anything it was not
+ * written to read.
+ */
+export function readTar(archive: Buffer): { entries: TarEntry[]; end: number } {
   const entries: TarEntry[] = [];
   let longName: string | undefined;
   let longLink: string | undefined;
   let at = 0;
   while (at + BLOCK <= archive.length) {
     const h = archive.subarray(at, at + BLOCK);
-    if (h.every((x) => x === 0)) return entries;
+    if (h.every((x) => x === 0)) {
+      let end = at + BLOCK;
+      while (end + BLOCK <= archive.length && archive.subarray(end, end + BLOCK).every((x) => x === 0)) end += BLOCK;
+      return { entries, end };
+    }
     if (!checksumOk(h)) throw new Error(`tar: bad header checksum at byte ${at}`);
     const size = octal(h, 124, 12, 'size');
     const type = String.fromCharCode(h[156]);

@@ -33,15 +33,21 @@ export interface ChallengeFile {
 export const challengeDir = (v: HostVars): string => posix.join(v.certbot_webroot, '.well-known', 'acme-challenge');
 
 /** The longest line HeldCommand.until can wait for. */
-const MARKER_MAX = 32;
+const MARKER_MAX = 64;
 
 /** A privileged command that keeps its stdin open and tells when it has printed a given line. */
 export class HeldCommand {
   readonly stdin = new HeldStdin();
   readonly result: Promise<ExecResult>;
   private readonly out: Buffer[] = [];
-  /** The short lines printed so far (markers such as "placed"; data lines are long or have spaces). */
-  private readonly lines = new Set<string>();
+  /**
+   * The short lines printed so far (markers such as "placed"), and where the
+   * next marker is looked for: after the last one found, so that the data a
+   * command prints before its marker (a read's archive) cannot pass for the
+   * markers that follow it.
+   */
+  private readonly lines: string[] = [];
+  private from = 0;
   private partial = '';
   private readonly waiting: (() => void)[] = [];
 
@@ -54,7 +60,7 @@ export class HeldCommand {
         const parts = (this.partial + chunk.toString('latin1')).split('\n');
         // Only the end of a long line is kept: it cannot be a marker, and copying it would cost.
         this.partial = parts.pop()!.slice(-MARKER_MAX - 1);
-        for (const line of parts) if (line.length <= MARKER_MAX) this.lines.add(line);
+        for (const line of parts) if (line.length <= MARKER_MAX) this.lines.push(line);
         for (const check of this.waiting.splice(0)) check();
       },
     });
@@ -70,7 +76,15 @@ export class HeldCommand {
   /** Null once the command has printed `line`, or the command's result if it ended first. */
   until(line: string): Promise<ExecResult | null> {
     const seen = new Promise<null>((resolve) => {
-      const check = () => (this.lines.has(line) ? resolve(null) : this.waiting.push(check));
+      const check = () => {
+        const at = this.lines.indexOf(line, this.from);
+        if (at < 0) {
+          this.waiting.push(check);
+          return;
+        }
+        this.from = at + 1;
+        resolve(null);
+      };
       check();
     });
     return Promise.race([seen, this.result]);

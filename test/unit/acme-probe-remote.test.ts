@@ -107,10 +107,10 @@ test('the connection gone before the file is announced ("placed" meets a closed 
 
 // The host's read held for the probe file (lib/gather.ts): it places the
 // file only when told to, after its output is complete.
-async function heldRead(webroot: string, name: string) {
+async function heldRead(webroot: string, name: string, content = 'server {}\n') {
   const r = await remote();
   const managed = join(webroot, 'managed.conf');
-  writeFileSync(managed, 'server {}\n');
+  writeFileSync(managed, content);
   const challenge = { dir: join(webroot, '.well-known/acme-challenge'), name, content: 'ab12' };
   const facts = await gather(r, 'true', [managed], [], challenge);
   return { facts, file: join(challenge.dir, name), managed };
@@ -128,6 +128,18 @@ test('the held read: its facts come at once; the probe file only once told to pl
   await remove();
   assert.not.ok(existsSync(join(webroot, '.well-known')), 'file and directories gone');
   await facts.challenge!.dismiss(); // after its removal: nothing left to do, and no error
+});
+
+test("the held read of a file whose lines are the read's own markers: the facts are whole, and the file is placed before it is said to be", async () => {
+  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  // (The read's own marker names its probe file, random in a run: no file holds it.)
+  const markers = 'read done\nplaced\n';
+  const { facts, file, managed } = await heldRead(webroot, 'probe-8', markers);
+  assert.is(facts.files.get(managed)?.content?.toString(), markers);
+  await facts.challenge!.place();
+  assert.is(readFileSync(file, 'utf8'), 'ab12\n', 'the archive\'s "placed" line did not stand for the real one');
+  await facts.challenge!.dismiss();
+  assert.not.ok(existsSync(file));
 });
 
 test('the held read dismissed: no probe file is ever written, and the command ends', async () => {

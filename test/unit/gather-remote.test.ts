@@ -47,15 +47,17 @@ test('gather: a path and a link target longer than 100 bytes; a FIFO is "other",
 });
 
 test("parsePaths: a path tar did not read as the kind the shell saw, or tar's failure, is an error, not a guess", () => {
-  const b64 = (b: Buffer) => b.toString('base64');
   const file = join(root, 'seen.conf');
   writeFileSync(file, 'x');
   const archive = execFileSync('tar', ['-c', '-P', '--format=gnu', '-b', '1', '-f', '-', file]);
-  assert.is(parsePaths([file], ['file'], b64(Buffer.concat([archive, Buffer.from('0\n')]))).get(file)?.content?.toString(), 'x');
-  assert.throws(() => parsePaths([file], ['link'], b64(Buffer.concat([archive, Buffer.from('0\n')]))), /did not read .* as the link the shell saw/);
-  assert.throws(() => parsePaths([file, '/b'], ['file', 'file'], b64(Buffer.concat([archive, Buffer.from('0\n')]))), /did not read \/b/);
-  assert.throws(() => parsePaths([file], ['file'], b64(Buffer.concat([archive, Buffer.from('1\n')]))), /tar exited 1/);
-  assert.equal([...parsePaths(['/a'], ['absent'], '')], [['/a', { path: '/a', kind: 'absent' }]]);
+  const held = (code: string) => Buffer.concat([archive, Buffer.from(`${code}\nread done converge-probe-0\n`)]);
+  assert.is(parsePaths([file], ['file'], archive, false).get(file)?.content?.toString(), 'x');
+  assert.is(parsePaths([file], ['file'], held('0'), true).get(file)?.content?.toString(), 'x');
+  assert.throws(() => parsePaths([file], ['link'], archive, false), /did not read .* as the link the shell saw/);
+  assert.throws(() => parsePaths([file, '/b'], ['file', 'file'], archive, false), /did not read \/b/);
+  assert.throws(() => parsePaths([file], ['file'], held('2'), true), /tar exited 2/);
+  assert.throws(() => parsePaths([file], ['file'], archive, true), /tar exited without a code/);
+  assert.equal([...parsePaths(['/a'], ['absent'], Buffer.alloc(0), false)], [['/a', { path: '/a', kind: 'absent' }]]);
 });
 
 test('gather: the stamp of the watched paths; the expected stamp spares the dump; an edit that keeps size and mtime, or a new file in a watched directory, does not', async () => {

@@ -17,7 +17,7 @@ test('readTar: bytes, mode and owner of a file; a link target; a directory (name
   const { file, link, dir } = sampleTree(root, 0o4640);
   const fifo = join(root, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  const [f, l, d, p] = readTar(tar(file, link, dir, fifo));
+  const [f, l, d, p] = readTar(tar(file, link, dir, fifo)).entries;
   assert.equal(f, { name: file, kind: 'file', mode: 0o4640, owner: 'root', group: 'root', content: BINARY });
   assert.equal(l, { name: link, kind: 'link', mode: 0o777, owner: 'root', group: 'root', linkTo: LINK_TARGET });
   assert.equal(d, { name: `${dir}/`, kind: 'dir', mode: 0o750, owner: 'root', group: 'root' });
@@ -28,7 +28,7 @@ test('readTar: a name and a link target longer than 100 bytes (GNU long-name ent
   const { file, link } = longPaths(root, 'hook\n');
   const hard = join(root, 'hard');
   linkSync(file, hard);
-  const entries = readTar(tar(file, link, hard));
+  const { entries } = readTar(tar(file, link, hard));
   assert.ok(file.length > 100 && entries[0].name === file);
   assert.is(entries[1].linkTo, file);
   assert.equal([entries[2].kind, entries[2].content?.toString()], ['file', 'hook\n']);
@@ -38,7 +38,7 @@ test('readTar: an owner and group the host has no name for read as their numeric
   const file = join(root, 'orphan');
   writeFileSync(file, 'x');
   chownSync(file, 54321, 54322);
-  const [e] = readTar(tar(file));
+  const [e] = readTar(tar(file)).entries;
   assert.equal([e.owner, e.group], ['54321', '54322']);
 });
 
@@ -61,3 +61,14 @@ test('readTar: a corrupted header, a cut archive and an unknown entry type are r
 });
 
 test.run();
+
+test("readTar: the archive's end, after its zero blocks, is where the bytes that follow it start", () => {
+  const file = join(root, 'ends');
+  writeFileSync(file, 'a\n');
+  const archive = tar(file);
+  assert.is(archive.length % 512, 0, 'tar -b 1 pads to whole blocks only');
+  const { entries, end } = readTar(Buffer.concat([archive, Buffer.from('0\nread done x\n')]));
+  assert.is(entries.length, 1);
+  assert.is(end, archive.length);
+  assert.is(readTar(archive).end, archive.length);
+});
