@@ -4,7 +4,7 @@
 // directories it created, even when converge dies before removing it; and
 // the host's read that places it for a no-op, only when told to.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,8 @@ test('the probe file is there (with the directories it needed) until removed; th
   const remove = await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-1', 'c0ffee');
   const file = join(webroot, '.well-known/acme-challenge/probe-1');
   assert.is(readFileSync(file, 'utf8'), 'c0ffee\n');
+  // nginx's workers (not root) serve it, whatever the umask of sudo's user.
+  assert.equal([file, join(webroot, '.well-known')].map((p) => statSync(p).mode & 0o777), [0o644, 0o755]);
   await remove();
   assert.not.ok(existsSync(file));
   assert.not.ok(existsSync(join(webroot, '.well-known')), 'the directories it created are removed');
@@ -66,6 +68,7 @@ test('a file in the way of the directory: a clear error with the host\'s own mes
     assert.match(e.message, /writing the ACME probe file in .*acme-challenge failed \(exit 1\)/);
     assert.match(String(e.detail), /mkdir/);
   }
+  assert.is(readFileSync(blocker, 'utf8'), 'not a dir', 'the file in the way stays');
 });
 
 test('converge dying while the probe file is placed: the file and its directories still go', async () => {
