@@ -29,7 +29,8 @@
 //              and to the bastion per run
 //   privileged commands (sudo) per host and run, from the lab's sudo log
 //   CPU time per run (test/bench/cpu.mjs): the machine's and converge's, per
-//              extra host, and the shortest 20-host run these CPUs allow for it
+//              extra host, and the shortest 20-host run these CPUs allow for it;
+//              the processes started per extra host, and what one costs here
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -127,6 +128,7 @@ function measureAll(specs) {
     // Clock ticks are 10 ms: CPU times are averaged over the runs, not their median.
     r.machineCpu = mean(r.cpu.map((c) => c.machine));
     r.ownCpu = mean(r.cpu.map((c) => c.own));
+    r.processes = mean(r.cpu.map((c) => c.processes));
   }
   return results;
 }
@@ -253,6 +255,8 @@ try {
   const floorDump = floorCommand({ dump: true });
   results = measureAll([
     { key: 'node', label: 'node start-up (node -e "")', once: () => timed('node', ['-e', '']).ms },
+    // What starting a process costs here: a read's sshd, sudo and shell tools are a dozen of them.
+    { key: 'process', label: 'one process started by sh (fork and exec of true, mean of 100)', once: () => timed('sh', ['-c', 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done']).ms / 100 },
     { key: 'helpZx', label: 'CLI start-up: zx tasks/converge.mjs --help', once: () => timed(ZX, [CLI, '--help']).ms },
     { key: 'helpNode', label: 'CLI start-up without zx: node tasks/converge.mjs --help', once: () => timed('node', [CLI, '--help']).ms },
     // As the README types it: npx resolves zx in node_modules (no download), at the cost of npm's own start-up.
@@ -341,6 +345,7 @@ const span = (xs) => {
 };
 
 row('node start-up', ms(startup));
+row('one process started by sh (fork + exec)', `${r.process.median.toFixed(1)} ms`);
 row('CLI --help via zx from node_modules/.bin', ms(r.helpZx.median), 'small');
 row('  of which zx (vs node tasks/converge.mjs --help)', ms(r.helpZx.median - r.helpNode.median));
 row('  CLI modules over node (node tasks/converge.mjs --help)', ms(r.helpNode.median - startup));
@@ -388,6 +393,7 @@ for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVer
   const boundWithoutOwn = shortest(b.machineCpu - extra * own);
   row(`CPU time per run, 1 host / 20 (${label})`, `${ms(a.machineCpu)} / ${ms(b.machineCpu)}`);
   row('  per extra host: converge / the rest', `${ms(own)} / ${ms(rest)}`);
+  row('  processes started per extra host (sshd, sudo, the read)', ((b.processes - a.processes) / extra).toFixed(1));
   row(`  shortest 20-host run ${ncpu} CPUs allow for it`, ms(bound), `2 x 1 host = ${ms(target)}: ${reach(bound)}`);
   row('  same, if converge took no CPU per extra host', ms(boundWithoutOwn), reach(boundWithoutOwn));
 }

@@ -20,9 +20,18 @@ function childrenCpu() {
   return (Number(fields[13]) + Number(fields[14])) * TICK_MS; // fields 3.. start at index 0
 }
 
-/** Starts counting; the returned function gives the CPU time used since, { machine, own } in ms. */
+/** Processes (and threads) the machine has started since boot: /proc/stat's processes line. */
+function started() {
+  return Number(/^processes (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? NaN);
+}
+
+/**
+ * Starts counting; the returned function gives the CPU time used since,
+ * { machine, own } in ms, and the processes started since, machine-wide.
+ */
 export function cpuSince() {
   const m0 = machineBusy();
   const c0 = childrenCpu();
-  return () => ({ machine: machineBusy() - m0, own: childrenCpu() - c0 });
+  const p0 = started();
+  return () => ({ machine: machineBusy() - m0, own: childrenCpu() - c0, processes: started() - p0 });
 }
