@@ -25,7 +25,7 @@ export interface HostFacts {
 }
 
 // Every process counts when 20 hosts share a machine's CPUs, and more where
-// starting one is slow (on some VMs a fork and exec costs ~10 ms): the
+// starting one is slow (2-3 ms for a fork and exec on some VMs): the
 // shell's own tests tell each path's kind, and one tar carries every file's
 // bytes, mode, owner and link target (a stat and a base64 per file cost the
 // host ~3x the CPU). Its archive comes last and raw, so that no base64 (nor

@@ -13,7 +13,7 @@ import { HeldStdin, type ExecResult } from '../transport/types.js';
 // Shell builtins wherever they do (umask in place of a subshell, read in
 // place of cat), and one rmdir for all the directories it created (rmdir,
 // not rm: a file in the way of one stays): each process costs the host, and
-// some VMs take ~10 ms to start one.
+// some VMs take 2-3 ms to start one.
 export const PLACE_FILE = `
 set --
 d=$dir
