@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gather, parseDump, parsePaths } from '../../lib/gather.js';
@@ -89,6 +89,32 @@ test('gather: the stamp of the watched paths; the expected stamp spares the dump
   const gone = await gather(await remote(), nginx, [], [], undefined, { watch: [join(dir, 'gone.conf')], expect: added.stamp });
   assert.match(gone.stamp, / 1$/);
   assert.ok(gone.dump);
+});
+
+test("gather: the stamp's first field is nginx's binary, as command -v finds it in sudo's PATH or by its own path; a replaced binary changes the stamp", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-binary-'));
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, 'http { }\n');
+  const inode = (stamp: string) => Number(stamp.split(':')[0]);
+  const query = { watch: [conf], expect: '' };
+  // By name: the binary the host's own `command -v` names (under sudo, as the read runs).
+  const found = execFileSync('sudo', ['-n', 'sh', '-c', 'command -v sh'], { encoding: 'utf8' }).trim();
+  const byName = await gather(await remote(), `sh -c 'printf "# configuration file ${conf}:\\n"' nginx`, [], [], undefined, query);
+  assert.is(inode(byName.stamp), statSync(found).ino);
+  // By path: that file; replaced (a package upgrade writes a new file), the stamp no longer matches and nginx -T runs.
+  const bin = join(dir, 'nginx');
+  const install = (v: string) => {
+    writeFileSync(`${bin}.new`, `#!/bin/sh\nprintf '# configuration file ${conf}:\\n${v}'\n`, { mode: 0o755 });
+    renameSync(`${bin}.new`, bin);
+  };
+  install('one');
+  const first = await gather(await remote(), `${bin} -c ${conf}`, [], [], undefined, query);
+  assert.is(inode(first.stamp), statSync(bin).ino);
+  assert.is((await gather(await remote(), `${bin} -c ${conf}`, [], [], undefined, { ...query, expect: first.stamp })).dump, null);
+  install('two');
+  const upgraded = await gather(await remote(), `${bin} -c ${conf}`, [], [], undefined, { ...query, expect: first.stamp });
+  assert.is.not(upgraded.stamp, first.stamp);
+  assert.equal(upgraded.dump, { code: 0, text: `# configuration file ${conf}:\ntwo` });
 });
 
 test('parseDump: strips exactly the code line it added; a cut payload reads as no dump', () => {
