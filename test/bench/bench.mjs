@@ -420,7 +420,8 @@ const out = [
   `Importing each heavy module alone, over node: ${Object.entries(modules).map(([m, t]) => `${m} ${Math.round(t)}`).join(', ')} ms`,
   '',
   'All runs (ms):',
-  ...Object.values(r).map((x) => `  ${x.label}: ${x.times.map(Math.round).join(', ')}`),
+  // Whole milliseconds, but for what is a few of them (one process start).
+  ...Object.values(r).map((x) => `  ${x.label}: ${x.times.map((t) => (t < 10 ? t.toFixed(1) : Math.round(t))).join(', ')}`),
   '',
   "CPU time of each run (ms, the machine's / converge's process):",
   ...['check', 'check20', 'noopNoVerify', 'noop20NoVerify', 'noop20Machines'].map((k) => `  ${r[k].label}: ${r[k].cpu.map((c) => `${c.machine}/${c.own}`).join(', ')}`),
