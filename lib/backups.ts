@@ -54,10 +54,16 @@ got=$(wc -c < "$tmp")
 if [ "$((got))" -ne "$3" ]; then echo "received $((got)) of $3 bytes of the manifest (cut short)" >&2; exit 1; fi
 mv -f -- "$tmp" "$1/$2"`;
 
+/** The manifest's write: its script, arguments, stdin and what it does (see writeManifest). */
+export function manifestWrite(journal: Journal, manifest: Manifest): { script: string; args: string[]; stdin: string; what: string } {
+  const body = JSON.stringify(manifest, null, 2) + '\n';
+  return { script: WRITE_MANIFEST, args: [journal.backupDir, MANIFEST, String(Buffer.byteLength(body))], stdin: body, what: `writing the backup manifest in ${journal.backupDir}` };
+}
+
 /** Written atomically (temp + rename) in the run's directory; holds paths only, never content. */
 export async function writeManifest(r: Remote, journal: Journal, manifest: Manifest): Promise<void> {
-  const body = JSON.stringify(manifest, null, 2) + '\n';
-  await sudoOk(r, `writing the backup manifest in ${journal.backupDir}`, WRITE_MANIFEST, [journal.backupDir, MANIFEST, String(Buffer.byteLength(body))], body);
+  const w = manifestWrite(journal, manifest);
+  await sudoOk(r, w.what, w.script, w.args, w.stdin);
 }
 
 /**

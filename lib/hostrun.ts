@@ -7,7 +7,7 @@ import { deployHookPath, desiredFiles, mapsPath, siteLinkPath, sitePath, type Fi
 import { deferred, type Deferred } from './deferred.js';
 import { CommandStoppedError, ConnectionError, ConvergeError, InterruptedError, RollbackError, ValidationError, VerifyError } from './errors.js';
 import { LOCK_HOLDER, LOCK_PATH, lockAndRun, lockNote, releaseLock, type UnderLock } from './lock.js';
-import { manifestOf, writeManifest, type Manifest } from './backups.js';
+import { manifestOf, manifestWrite, writeManifest, type Manifest } from './backups.js';
 import { chooseBackup, restoreSpecs } from './restore.js';
 import { deployedToken, deployedTokens } from './facts.js';
 import { DumpCache, queryOf, settle } from './dumpcache.js';
@@ -329,18 +329,28 @@ export class HostRun {
    * two stages be rolled back, and every manifest write is a round trip.
    */
   private async record(state: Manifest['state']): Promise<void> {
-    if (this.journal.entries.length === 0) return;
+    const due = this.manifestDue(state);
+    if (!due) return;
+    try {
+      await writeManifest(this.r, this.journal, due.manifest);
+      this.recorded = due.text;
+    } catch (err) {
+      this.manifestFailed((err as Error).message);
+    }
+  }
+
+  /** The manifest to write, unless there is nothing to record or the host has it already. */
+  private manifestDue(state: Manifest['state']): { manifest: Manifest; text: string } | null {
+    if (this.journal.entries.length === 0) return null;
     const manifest = manifestOf(this.journal, { host: this.host.name, command: this.opts.command ?? 'converge', started: this.started }, state);
     const text = JSON.stringify(manifest);
-    if (text === this.recorded) return;
-    try {
-      await writeManifest(this.r, this.journal, manifest);
-      this.recorded = text;
-    } catch (err) {
-      // Never mask the failure being handled (a full disk fails both); the journal in memory still drives rollback.
-      const note = `could not write the backup manifest: ${(err as Error).message}`;
-      if (!this.outcome.notes.includes(note)) this.outcome.notes.push(note);
-    }
+    return text === this.recorded ? null : { manifest, text };
+  }
+
+  private manifestFailed(message: string): void {
+    // Never mask the failure being handled (a full disk fails both); the journal in memory still drives rollback.
+    const note = `could not write the backup manifest: ${message}`;
+    if (!this.outcome.notes.includes(note)) this.outcome.notes.push(note);
   }
 
   /** The HTTP-only site stood in for the site: the vhost stage must write the full one even if it was right before. */
@@ -411,11 +421,22 @@ export class HostRun {
 
   /** The final gate: nginx -t on the live tree (apply), or the scratch result (check). */
   async validate(): Promise<string> {
-    await this.record('applied');
+    // The manifest goes with the gate's nginx -t when there is one: one round trip less.
+    let due = this.reloadDue && this.opts.mode !== 'check' ? this.manifestDue('applied') : null;
+    if (!due) await this.record('applied');
     this.checkpoint();
     if (!this.reloadDue) return 'nothing for nginx changed: skipped';
     if (this.opts.mode === 'check') return this.scratch ? 'the candidate passes nginx -t (scratch copy)' : 'not tested (see notes)';
-    const result = (await this.settle(() => nginxTest(this.r, this.vars.nginx_command), true))!;
+    const result = (await this.settle(async () => {
+      const written = due;
+      due = null;
+      if (!written) return nginxTest(this.r, this.vars.nginx_command);
+      const write = manifestWrite(this.journal, written.manifest);
+      const res = await nginxTest(this.r, this.vars.nginx_command, write);
+      if (res.before?.ok) this.recorded = written.text;
+      else this.manifestFailed(`${write.what} failed (${res.before?.output})`);
+      return res;
+    }, true))!;
     if (result.ok) return 'nginx -t passed';
     throw new ValidationError('nginx -t rejected the new configuration', {
       host: this.host.name,

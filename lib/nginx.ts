@@ -16,9 +16,44 @@ export interface TestResult {
   dump?: string;
 }
 
-export async function nginxTest(r: Remote, nginxCommand: string): Promise<TestResult> {
-  const res = await sudoRun(r, 'eval "$1 -t"', [nginxCommand], undefined, { what: `\`${nginxCommand} -t\`` });
-  return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
+/** A script run before nginx -t by the same command, with its own arguments and stdin. */
+export interface Before {
+  script: string;
+  args: string[];
+  stdin: string;
+  what: string;
+}
+
+export interface BeforeResult {
+  ok: boolean;
+  /** Why it failed: its exit code and its own words (empty when it did not). */
+  output: string;
+}
+
+// Before's exit code and words on stdout, up to this line; nginx -t's own
+// output follows (stderr, and stdout after it).
+const BEFORE_END = 'converge: before nginx -t, done';
+
+/**
+ * nginx -t on the live tree. With `before` (the run's manifest, written just
+ * before the gate: one round trip less), its outcome comes back apart:
+ * whatever it did, nginx -t runs and its output is nginx's alone.
+ */
+export async function nginxTest(r: Remote, nginxCommand: string, before?: Before): Promise<TestResult & { before?: BeforeResult }> {
+  const what = `\`${nginxCommand} -t\``;
+  if (!before) {
+    const res = await sudoRun(r, 'eval "$1 -t"', [nginxCommand], undefined, { what });
+    return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
+  }
+  const script = `nginx_cmd=$1; shift\nmsg=$( (${before.script}\n) 2>&1 ); code=$?\nprintf 'before %s\\n%s\\n%s\\n' "$code" "$msg" '${BEFORE_END}'\neval "$nginx_cmd -t"`;
+  const res = await sudoRun(r, script, [nginxCommand, ...before.args], before.stdin, { what: `${before.what}, then ${what}` });
+  const out = res.stdout.toString('utf8');
+  const m = new RegExp(`^before (\\d+)\n([\\s\\S]*?)\n?${BEFORE_END}\n`).exec(out);
+  return {
+    ok: res.code === 0,
+    output: res.stderr + (m ? out.slice(m[0].length) : out),
+    before: m ? { ok: m[1] === '0', output: m[1] === '0' ? '' : `exit ${m[1]}${m[2].trim() ? `: ${m[2].trim()}` : ''}` } : { ok: false, output: `did not run: ${res.stderr.trim() || `exit ${res.code}`}` },
+  };
 }
 
 /** How long a reload may take to replace nginx's workers. */

@@ -265,9 +265,9 @@ test('a no-op converge reads without the lock: one privileged command, no lock t
 });
 
 // Every privileged command is a round trip to the host: over a WAN, what a
-// first converge costs. The manifest is written once, the reload waits for
-// the new workers in the same command that sends it.
-test('a first converge: the manifest is written once, after the last write; one command reloads and waits for the new workers; the release of the lock prunes', async () => {
+// first converge costs. The manifest is written once, by the gate's nginx -t;
+// the reload waits for the new workers in the same command that sends it.
+test('a first converge: the manifest is written once, after the last write, by the command of the gate\'s nginx -t; one command reloads and waits for the new workers; the release of the lock prunes', async () => {
   resetLab();
   const mark = sudoLog().length;
   const first = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
@@ -280,12 +280,13 @@ test('a first converge: the manifest is written once, after the last write; one 
   assert.is(writes.length, 4, listing);
   assert.equal(manifests.length, 1, listing);
   assert.ok(manifests[0] > writes[3], `the manifest after the last write:\n${listing}`);
+  assert.match(commands[manifests[0]], /eval "\$nginx_cmd -t"/, 'the same command runs the gate\'s nginx -t');
   const workerChecks = at(/ps -eo pid=,args=/);
   assert.is(workerChecks.length, 1, listing);
   assert.match(commands[workerChecks[0]], /eval "\$1" \|\| exit.* -s reload/, 'the same command sends the reload');
   assert.match(commands.at(-1)!, /lock=\$1 backups=\$2 keep=\$3.* \/\S+\/backups 10$/, 'the last command releases the lock and prunes the backups (backup_keep 10)');
   assert.equal(at(/ls -1 \| grep -E/).length, 1, 'no pruning of its own');
-  assert.ok(commands.length <= 12, `${commands.length} privileged commands:\n${listing}`);
+  assert.ok(commands.length <= 11, `${commands.length} privileged commands:\n${listing}`);
   const [dir] = backupRuns();
   const manifest = JSON.parse(readFileSync(join(BACKUPS, dir, 'manifest.json'), 'utf8'));
   assert.is(manifest.state, 'applied');

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listBackups, manifestOf, MANIFEST, writeManifest } from '../../lib/backups.js';
+import { listBackups, manifestOf, manifestWrite, MANIFEST, writeManifest } from '../../lib/backups.js';
+import { nginxTest } from '../../lib/nginx.js';
 import type { Journal } from '../../lib/apply.js';
 import { local } from './local-remote.js';
 
@@ -38,6 +39,29 @@ test('writeManifest cut short in transit: the manifest already there stays as it
   await writeManifest(fake.remote, journal, manifestOf(journal, META, 'rolled-back')).catch(() => {});
   assert.is(readFileSync(join(journal.backupDir, MANIFEST), 'utf8'), before);
   assert.equal(readdirSync(journal.backupDir), [MANIFEST], 'no temp file left');
+});
+
+// The gate's nginx -t carries the manifest's write (lib/hostrun.ts): one command, two outcomes kept apart.
+const FAKE_NGINX = `sh -c 'echo "nginx: [emerg] unknown directive \\"x\\"" >&2; exit 1' nginx`;
+
+test('nginx -t after the manifest: the manifest lands whole; nginx -t runs and its output and verdict are its own', async () => {
+  const journal = journalAt('20261201T180000Z-5');
+  const res = await nginxTest(local().remote, FAKE_NGINX, manifestWrite(journal, manifestOf(journal, META, 'applied')));
+  assert.equal(res.before, { ok: true, output: '' });
+  assert.is(JSON.parse(readFileSync(join(journal.backupDir, MANIFEST), 'utf8')).state, 'applied');
+  assert.is(res.ok, false);
+  assert.is(res.output, 'nginx: [emerg] unknown directive "x"\n', "nothing of the manifest's in nginx's output");
+  assert.is((await nginxTest(local().remote, 'sh -c "exit 0" nginx', manifestWrite(journalAt('20261201T180000Z-6'), manifestOf(journal, META, 'applied')))).ok, true);
+});
+
+test("nginx -t after a manifest that cannot be written: nginx -t still runs, and the manifest's failure comes with the host's words", async () => {
+  const journal = journalAt('20261201T180000Z-7');
+  mkdirSync(join(journal.backupDir, '.manifest.tmp'), { recursive: true }); // in the temp file's way
+  const res = await nginxTest(local().remote, FAKE_NGINX, manifestWrite(journal, manifestOf(journal, META, 'applied')));
+  assert.is(res.before?.ok, false);
+  assert.match(String(res.before?.output), /^exit [1-9]\d*: .*manifest\.tmp/);
+  assert.is(res.ok, false);
+  assert.is(res.output, 'nginx: [emerg] unknown directive "x"\n');
 });
 
 test('listBackups: a torn manifest is rebuilt from its journal as an interrupted run; the other runs are still listed', async () => {
