@@ -3,6 +3,7 @@
 // host back to any kept run. Old runs are pruned to backup_keep.
 import { posix } from 'node:path';
 import { JOURNAL, type Journal } from './apply.js';
+import type { Before } from './nginx.js';
 import { sudoOk, type Remote } from './remote.js';
 import { EXIT_ON_SIGNALS } from './shell.js';
 
@@ -54,8 +55,8 @@ got=$(wc -c < "$tmp")
 if [ "$((got))" -ne "$3" ]; then echo "received $((got)) of $3 bytes of the manifest (cut short)" >&2; exit 1; fi
 mv -f -- "$tmp" "$1/$2"`;
 
-/** The manifest's write: its script, arguments, stdin and what it does (see writeManifest). */
-export function manifestWrite(journal: Journal, manifest: Manifest): { script: string; args: string[]; stdin: string; what: string } {
+/** The manifest's write, as a command of its own (writeManifest) or before the gate's nginx -t. */
+export function manifestWrite(journal: Journal, manifest: Manifest): Before {
   const body = JSON.stringify(manifest, null, 2) + '\n';
   return { script: WRITE_MANIFEST, args: [journal.backupDir, MANIFEST, String(Buffer.byteLength(body))], stdin: body, what: `writing the backup manifest in ${journal.backupDir}` };
 }
