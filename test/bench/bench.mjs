@@ -28,6 +28,10 @@
 //   SSH connections per host and run, from the sshds' logs (LogLevel VERBOSE),
 //              and to the bastion per run
 //   privileged commands (sudo) per host and run, from the lab's sudo log
+//   link       no-op --check of 1 host and the floor, through a delaying proxy
+//              (test/bench/link.mjs) with a short and a long round trip
+//              (LINK_RTTS_MS): the difference counts the round trips each waits
+//              for, which a real network's latency multiplies
 //   CPU time per run (test/bench/cpu.mjs): the machine's and converge's, per
 //              extra host, and the shortest 20-host run these CPUs allow for it;
 //              the processes started per extra host, and what one costs here
@@ -39,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { SETTLE_S, watchList } from '../../dist/lib/dumpcache.js';
 import { cpuSince } from './cpu.mjs';
+import { startLink } from './link.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
@@ -46,6 +51,11 @@ const SSHD_LOG = join(LAB, 'run/sshd.log');
 const BASTION_LOG = join(LAB, 'run/bastion.log');
 const SUDO_LOG = join(LAB, 'run/sudo.log'); // the lab's sudoers logs each privileged command
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+// The delayed links' round trips: a proxy nearby, and one in another region.
+// Neither is zero: with no delay, OpenSSH's small writes wait for delayed
+// ACKs (~40 ms each on Linux) that a delayed link hides, and the difference
+// would count those as round trips saved.
+const LINK_RTTS_MS = [30, 90];
 const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
 const ZX = join(REPO, 'node_modules/.bin/zx');
 const CLI = join(REPO, 'tasks/converge.mjs');
@@ -213,6 +223,34 @@ function floorCommand({ dump = false } = {}) {
   return ['-F', join(LAB, 'client/ssh_config'), '-o', 'ControlMaster=no', 'lab', `sudo -n sh -c '${script}'`];
 }
 
+/**
+ * Two links to the lab's sshd (test/bench/link.mjs), with the round trips of
+ * LINK_RTTS_MS, each with its inventory and its OpenSSH floor. Returns them
+ * and a stop function.
+ */
+async function links() {
+  const dir = mkdtempSync(join(tmpdir(), 'converge-bench-links-'));
+  const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
+  const labKeys = readFileSync(vars.ssh_known_hosts, 'utf8').split('\n').filter((l) => l.startsWith(`[127.0.0.1]:${vars.ssh_port} `));
+  const started = [];
+  try {
+    for (const rtt of LINK_RTTS_MS) started.push(await startLink(vars.ssh_port, rtt / 2));
+  } catch (err) {
+    started.forEach((l) => l.stop());
+    throw err;
+  }
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, started.flatMap((l) => labKeys.map((k) => k.replace(`:${vars.ssh_port} `, `:${l.port} `))).join('\n') + '\n');
+  const [near, far] = started.map((l, i) => {
+    const inventory = join(dir, `link-${i}.yml`);
+    writeFileSync(inventory, stringify({ all: { vars: { ...vars, ssh_port: l.port, ssh_known_hosts: knownHosts }, hosts: { 'lab-proxy': null } } }));
+    // Command-line options win over the lab's ssh_config.
+    const floorVia = (floor) => ['-p', String(l.port), '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'KexAlgorithms=curve25519-sha256', ...floor];
+    return { inventory, floorVia };
+  });
+  return { near, far, stop: () => started.forEach((l) => l.stop()) };
+}
+
 /** n copies of a command at once (each one's output dropped); fails if any fails. */
 const parallel = (n, cmd, args) =>
   timed('bash', ['-c', `for i in $(seq ${n}); do "$@" >/dev/null & done; s=0; for p in $(jobs -p); do wait "$p" || s=1; done; exit $s`, 'parallel', cmd, ...args]).ms;
@@ -247,9 +285,13 @@ const fleet20Bastion = fleetInventory(20, { ssh_jump: 'converge-lab@127.0.0.1:22
 const bundleChunk = (name) => join(REPO, 'dist/bundle', readdirSync(join(REPO, 'dist/bundle')).find((f) => f.startsWith(`${name}-`)));
 const importAll = (files) => timed('node', ['--input-type=module', '-e', files.map((f) => `await import(${JSON.stringify(f)});`).join(' ')]).ms;
 const m20 = await machines(20);
+const link = await links().catch((err) => {
+  m20.stop();
+  throw err;
+});
 let results;
 try {
-  await warmDumpCache([LAB_INVENTORY, fleet20, fleet20Bastion, m20.inventory]);
+  await warmDumpCache([LAB_INVENTORY, fleet20, fleet20Bastion, m20.inventory, link.near.inventory, link.far.inventory]);
   // Once the lab is converged: the stamp's paths are what its nginx -T loads then.
   const floor = floorCommand();
   const floorDump = floorCommand({ dump: true });
@@ -287,6 +329,10 @@ try {
       once: () => parallel(20, 'ssh', ['-o', 'KexAlgorithms=curve25519-sha256', ...floor]),
       hosts: 20,
     },
+    { key: 'checkNear', label: `no-op --check, 1 host, through a link with a ${LINK_RTTS_MS[0]} ms round trip`, once: () => converge(['-i', link.near.inventory, '--check'], 'ok') },
+    { key: 'checkFar', label: `no-op --check, 1 host, through a link with a ${LINK_RTTS_MS[1]} ms round trip`, once: () => converge(['-i', link.far.inventory, '--check'], 'ok') },
+    { key: 'floorNear', label: `floor (curve25519) through the ${LINK_RTTS_MS[0]} ms link`, once: () => timed('ssh', link.near.floorVia(floor)).ms },
+    { key: 'floorFar', label: `floor (curve25519) through the ${LINK_RTTS_MS[1]} ms link`, once: () => timed('ssh', link.far.floorVia(floor)).ms },
     { key: 'noop', label: 'no-op converge, 1 host', once: () => converge(['-i', LAB_INVENTORY], 'ok') },
     { key: 'noopHostToken', label: 'no-op converge, 1 host, with the token the host serves (none in the environment)', once: () => converge(['-i', LAB_INVENTORY], 'ok', HOST_TOKEN) },
     { key: 'noopNoCache', label: 'no-op converge, 1 host, without the dump cache (CONVERGE_CACHE_DIR=)', once: () => converge(['-i', LAB_INVENTORY], 'ok', NO_CACHE) },
@@ -324,6 +370,7 @@ try {
   Object.assign(results, measureAll([{ key: 'first', label: 'first converge, 1 host (after reset.sh)', once: () => converge(['-i', LAB_INVENTORY], 'changed'), before: reset }]));
 } finally {
   m20.stop();
+  link.stop();
 }
 // Informational: what each heavy package costs alone.
 const modules = {};
@@ -373,6 +420,11 @@ row('  same, without the dump cache', ms(r.check20NoCache.median), `(${(r.check2
 row('  same, through the bastion', ms(r.check20Bastion.median), `(${(r.check20Bastion.median / r.check.median).toFixed(2)} x 1 host)`);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
+// Each millisecond of round trip costs a run one per round trip it waits for.
+const roundTrips = (far, near) => ((far.median - near.median) / (LINK_RTTS_MS[1] - LINK_RTTS_MS[0])).toFixed(1);
+row(`no-op --check, 1 host, over links with ${LINK_RTTS_MS.join(' / ')} ms round trips`, `${ms(r.checkNear.median)} / ${ms(r.checkFar.median)}`);
+row('  round trips it waits for', roundTrips(r.checkFar, r.checkNear), `(the floor's: ${roundTrips(r.floorFar, r.floorNear)})`);
+row('floor over the same links (curve25519)', `${ms(r.floorNear.median)} / ${ms(r.floorFar.median)}`);
 // Where the 20 hosts' time goes: the CPU time each run took (mean), split
 // between converge's own process and the rest (the sshds, sudo, the read's
 // processes, and the kernel's loopback work), and the shortest run these CPUs
@@ -397,7 +449,7 @@ for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVer
   row(`  shortest 20-host run ${ncpu} CPUs allow for it`, ms(bound), `2 x 1 host = ${ms(target)}: ${reach(bound)}`);
   row('  same, if converge took no CPU per extra host', ms(boundWithoutOwn), reach(boundWithoutOwn));
 }
-for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['check20Bastion', '--check, 20 hosts through the bastion'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors']]) {
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['check20Bastion', '--check, 20 hosts through the bastion'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors'], ['checkFar', '--check through the far link']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, span(r[k].conns), '1', r[k].conns.every((c) => c === 1));
 }
 if (r.check20Bastion.jumpConns.length > 0) {
@@ -433,7 +485,8 @@ const out = [
   'reuse nginx -T\'s findings from a cache warmed before the rounds. CPU times',
   'are means over the runs, from /proc (the whole machine, and converge\'s process);',
   'the shortest run counts the start-up (node and the run\'s modules) on one CPU',
-  'and the rest of the CPU time spread over all of them.',
+  'and the rest of the CPU time spread over all of them. The links are TCP proxies',
+  'that delay each side\'s bytes by half a round trip (test/bench/link.mjs).',
   '',
   ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
 ];
