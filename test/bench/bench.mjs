@@ -428,11 +428,11 @@ row('floor over the same links (curve25519)', `${ms(r.floorNear.median)} / ${ms(
 // Where the 20 hosts' time goes: the CPU time each run took (mean), split
 // between converge's own process and the rest (the sshds, sudo, the read's
 // processes, and the kernel's loopback work), and the shortest run these CPUs
-// allow for that much work: node and the run's modules load on one CPU before
-// any host is reached, the rest can spread over all of them. When that is over
-// the target, no client meets it on this machine.
+// allow for that much work: node, zx and the run's modules load on one CPU
+// before any host is reached, the rest can spread over all of them. When that
+// is over the target, no client run through zx meets it on this machine.
 const ncpu = cpus().length;
-const serial = r.runModules.median;
+const serial = r.runModules.median + (r.helpZx.median - r.helpNode.median);
 const extra = 20 - 1; // hosts a 20-host run has over a one-host one
 const shortest = (cpu) => serial + Math.max(0, cpu - serial) / ncpu;
 for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVerify', 'noop20NoVerify', 'no-op, no verify'], ['noopNoVerify', 'noop20Machines', 'no-op, 20 machines']]) {
@@ -484,9 +484,9 @@ const out = [
   'work through sudo (files, and the stamp of what nginx loads). The no-op runs',
   'reuse nginx -T\'s findings from a cache warmed before the rounds. CPU times',
   'are means over the runs, from /proc (the whole machine, and converge\'s process);',
-  'the shortest run counts the start-up (node and the run\'s modules) on one CPU',
-  'and the rest of the CPU time spread over all of them. The links are TCP proxies',
-  'that delay each side\'s bytes by half a round trip (test/bench/link.mjs).',
+  'the shortest run counts the start-up (node, zx and the run\'s modules) on one',
+  'CPU and the rest of the CPU time spread over all of them. The links are TCP',
+  'proxies that delay each side\'s bytes by half a round trip (test/bench/link.mjs).',
   '',
   ...(failures.length > 0 ? ['FAILED RUNS (not counted above):', ...failures.map((f) => `  ${f.split('\n').slice(0, 12).join('\n    ')}`), ''] : []),
 ];
