@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import type { HostVars } from '../variables.js';
 
 export interface Reply {
@@ -32,6 +32,23 @@ export interface RequestSpec {
 const TIMEOUT_MS = 10_000;
 const MAX_BODY = 64 * 1024;
 
+// One TLS context per trust (verify_ca's content, or the system's) for the
+// whole run. Node otherwise builds one for every connection, parsing
+// verify_ca's PEM into a new certificate store each time: with four
+// connections per host, ~2 ms of CPU per host on the one thread that drives
+// every host of a fleet run.
+const contexts = new Map<string, SecureContext>();
+
+export function trustContext(ca: Buffer | undefined): SecureContext {
+  const key = ca?.toString('latin1') ?? '';
+  let context = contexts.get(key);
+  if (!context) {
+    context = createSecureContext(ca ? { ca } : {});
+    contexts.set(key, context);
+  }
+  return context;
+}
+
 /** Where a request goes: verify_address when set (like curl --resolve), else the domain. */
 function endpoint(v: HostVars, scheme: 'http' | 'https'): { host: string; port: number } {
   return { host: v.verify_address ?? v.domain, port: scheme === 'https' ? v.https_port : v.http_port };
@@ -46,7 +63,7 @@ function options(v: HostVars, spec: RequestSpec, ca: Buffer | undefined) {
     path: spec.path,
     method: spec.method ?? 'GET',
     servername: v.domain,
-    ca,
+    secureContext: trustContext(ca),
     headers: { Host: port === standard ? v.domain : `${v.domain}:${port}`, ...spec.headers },
     timeout: TIMEOUT_MS,
     signal: spec.signal,
@@ -72,7 +89,7 @@ export class Preconnected {
 
   private open(): Socket {
     const to = endpoint(this.v, this.scheme);
-    return this.scheme === 'http' ? netConnect(to) : tlsConnect({ ...to, servername: this.v.domain, ca: this.ca });
+    return this.scheme === 'http' ? netConnect(to) : tlsConnect({ ...to, servername: this.v.domain, secureContext: trustContext(this.ca) });
   }
 
   /** The connection opened ahead, once; after that, or if it has closed (or is closing), a new one. */
