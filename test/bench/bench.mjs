@@ -21,7 +21,8 @@
 //              and, in rounds of their own after the others, first converge (after reset.sh)
 //   20 hosts   20 inventory entries, all the lab, --forks 20: no-op --check
 //              (also through the lab's bastion, whose connection they share)
-//              and no-op converge (a no-op takes no host lock); and a no-op
+//              and no-op converge (a no-op takes no host lock), with and without
+//              verify (with it, 20 hosts' probes reach the one lab gateway); and a no-op
 //              converge of 20 "machines": 20 sshds on 127.0.0.2-21, each in its
 //              own mount namespace with a private /run/lock, so each has its own
 //              host lock (they share the lab's nginx files, which a no-op only reads)
@@ -351,6 +352,8 @@ try {
       once: () => converge(['-i', fleet20, '--check', '--forks', '20'], 'ok', NO_CACHE),
       hosts: 20,
     },
+    // With verify, each host's probes reach the same lab gateway: its nginx, TLS and fake backends share these CPUs too.
+    { key: 'noop20', label: 'no-op converge, 20 hosts, --forks 20 (verify included)', once: () => converge(['-i', fleet20, '--forks', '20'], 'ok'), hosts: 20 },
     {
       key: 'noop20NoVerify',
       label: 'no-op converge, 20 hosts, --forks 20, --skip-tags verify',
@@ -418,6 +421,7 @@ row('no-op --check, 1 host', ms(r.check.median));
 row('no-op --check, 20 hosts, --forks 20', ms(r.check20.median), `<= 2 x 1 host = ${ms(2 * r.check.median)}`, r.check20.median <= 2 * r.check.median);
 row('  same, without the dump cache', ms(r.check20NoCache.median), `(${(r.check20NoCache.median / r.check.median).toFixed(2)} x 1 host)`);
 row('  same, through the bastion', ms(r.check20Bastion.median), `(${(r.check20Bastion.median / r.check.median).toFixed(2)} x 1 host)`);
+row('no-op converge, 20 hosts, --forks 20 (with verify)', ms(r.noop20.median), `<= 2 x 1 host = ${ms(2 * r.noop.median)}`, r.noop20.median <= 2 * r.noop.median);
 row('no-op converge, 20 hosts, --forks 20, no verify', ms(r.noop20NoVerify.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20NoVerify.median <= 2 * r.noopNoVerify.median);
 row('no-op converge, 20 machines, --forks 20, no verify', ms(r.noop20Machines.median), `<= 2 x 1 host = ${ms(2 * r.noopNoVerify.median)}`, r.noop20Machines.median <= 2 * r.noopNoVerify.median);
 // Each millisecond of round trip costs a run one per round trip it waits for.
@@ -435,7 +439,7 @@ const ncpu = cpus().length;
 const serial = r.runModules.median + (r.helpZx.median - r.helpNode.median);
 const extra = 20 - 1; // hosts a 20-host run has over a one-host one
 const shortest = (cpu) => serial + Math.max(0, cpu - serial) / ncpu;
-for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVerify', 'noop20NoVerify', 'no-op, no verify'], ['noopNoVerify', 'noop20Machines', 'no-op, 20 machines']]) {
+for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noop', 'noop20', 'no-op, verify included'], ['noopNoVerify', 'noop20NoVerify', 'no-op, no verify'], ['noopNoVerify', 'noop20Machines', 'no-op, 20 machines']]) {
   const [a, b] = [r[one], r[twenty]];
   const own = (b.ownCpu - a.ownCpu) / extra;
   const rest = (b.machineCpu - b.ownCpu - (a.machineCpu - a.ownCpu)) / extra;
@@ -449,7 +453,7 @@ for (const [one, twenty, label] of [['check', 'check20', '--check'], ['noopNoVer
   row(`  shortest 20-host run ${ncpu} CPUs allow for it`, ms(bound), `2 x 1 host = ${ms(target)}: ${reach(bound)}`);
   row('  same, if converge took no CPU per extra host', ms(boundWithoutOwn), reach(boundWithoutOwn));
 }
-for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['check20Bastion', '--check, 20 hosts through the bastion'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors'], ['checkFar', '--check through the far link']]) {
+for (const [k, label] of [['first', 'first converge'], ['noop', 'no-op converge'], ['noopHostToken', "no-op, the host's token"], ['check', 'no-op --check'], ['check20', '--check, 20 hosts'], ['check20Bastion', '--check, 20 hosts through the bastion'], ['noop20', 'no-op with verify, 20 hosts'], ['noop20NoVerify', 'no-op, 20 hosts'], ['noop20Machines', 'no-op, 20 machines'], ['floor20', '20 OpenSSH floors'], ['checkFar', '--check through the far link']]) {
   if (r[k].conns.length > 0) row(`SSH connections per host: ${label}`, span(r[k].conns), '1', r[k].conns.every((c) => c === 1));
 }
 if (r.check20Bastion.jumpConns.length > 0) {
@@ -476,7 +480,7 @@ const out = [
   ...Object.values(r).map((x) => `  ${x.label}: ${x.times.map((t) => (t < 10 ? t.toFixed(1) : Math.round(t))).join(', ')}`),
   '',
   "CPU time of each run (ms, the machine's / converge's process):",
-  ...['check', 'check20', 'noopNoVerify', 'noop20NoVerify', 'noop20Machines'].map((k) => `  ${r[k].label}: ${r[k].cpu.map((c) => `${c.machine}/${c.own}`).join(', ')}`),
+  ...['check', 'check20', 'noop', 'noop20', 'noopNoVerify', 'noop20NoVerify', 'noop20Machines'].map((k) => `  ${r[k].label}: ${r[k].cpu.map((c) => `${c.machine}/${c.own}`).join(', ')}`),
   '',
   'Notes: the 20 inventory entries are the same lab machine (a no-op takes no host',
   'lock, so they run in parallel); the 20 machines are sshds on 127.0.0.2-21, each',
