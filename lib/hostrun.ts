@@ -24,7 +24,7 @@ import { bootstrapCertificate, certificateChange, certificatePaths } from './tls
 import type { ExecResult, Transport } from './transport/types.js';
 import { EarlyProbes } from './verify/early.js';
 import { challengeDir, type ChallengeFile, type HeldChallenge } from './verify/host.js';
-import { diagnosisLines, verifyHost, type ProbeResult } from './verify/index.js';
+import { diagnosisLines, loadCa, verifyHost, type ProbeResult } from './verify/index.js';
 
 export type Mode = 'apply' | 'check';
 export type Status = 'ok' | 'changed' | 'drift' | 'failed' | 'unreachable';
@@ -134,6 +134,9 @@ export class HostRun {
     if (this.opts.signal?.aborted) {
       throw new InterruptedError('not started: the run was interrupted (Ctrl-C or SIGTERM) before this host\'s turn', { host: this.host.name, hint: 'nothing was contacted on this host; run again when ready' });
     }
+    // A verify_ca that verify cannot use fails the host now, before anything is contacted or
+    // changed: later, it would be every probe's TLS error, and the gate would roll the changes back.
+    if (this.opts.probeEarly && this.opts.mode === 'apply') loadCa(v);
     // Only a run that may turn out to be a no-op. Their connections open while SSH logs in (this
     // thread mostly waits for sshd then), but no request goes before the login: a host converge
     // cannot log in to gets none. Without a local token, those that carry one wait for the read.

@@ -28,7 +28,8 @@ function transport(p: ProbeResult, v: HostVars): Diagnosis | null {
   if (/ECONNREFUSED/.test(e)) return { cause: `connection refused at ${where}: nginx is not listening there`, next: 'check that nginx runs (systemctl status nginx) and listens on that port (listen_address, http_port, https_port, firewall)' };
   if (/ENOTFOUND|EAI_AGAIN/.test(e)) return { cause: `${v.domain} does not resolve from here`, next: 'fix the DNS record, or set verify_address to probe the proxy directly' };
   if (/CERT|certificate|self[- ]signed|altnames|SSL|TLS|EPROTO/i.test(e)) {
-    return { cause: `TLS failed: the certificate is missing, expired, untrusted or not issued for ${v.domain}`, next: `check ${v.letsencrypt_dir}/live/${v.domain}/ on the proxy (the tls stage obtains one); for a private CA set verify_ca` };
+    const trust = v.verify_ca ? `check that verify_ca (${v.verify_ca}) is the CA that issued it` : 'for a private CA set verify_ca';
+    return { cause: `TLS failed: the certificate is missing, expired, untrusted or not issued for ${v.domain}`, next: `check ${v.letsencrypt_dir}/live/${v.domain}/ on the proxy (the tls stage obtains one); ${trust}` };
   }
   if (/ETIMEDOUT|timeout|no answer|stalled/i.test(e)) return { cause: `no answer from ${where}`, next: 'check firewalls between here and the proxy, and verify_address' };
   if (e) return { cause: e, next: 'see the error above' };

@@ -1,5 +1,6 @@
 // Verification of one host: probes, the backend checks they call for, the
 // health-gate verdict, and a diagnosis for every failure.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../errors.js';
 import type { Remote } from '../remote.js';
@@ -19,13 +20,35 @@ export interface Verification {
   diagnoses: { probe: string; diagnosis: Diagnosis }[];
 }
 
+// OpenSSL's TRUSTED CERTIFICATE blocks count too (Node reads them; X509Certificate does not).
+const PEM_CERT = /-----BEGIN (TRUSTED )?CERTIFICATE-----[^-]*-----END (TRUSTED )?CERTIFICATE-----/g;
+
+/**
+ * verify_ca's certificates. Node skips what is not a PEM certificate without
+ * a word, so a wrong file (a key, a DER file, a typo's output) would only show
+ * as every probe's "untrusted certificate": it is refused here, saying why.
+ */
 export function loadCa(v: HostVars): Buffer | undefined {
-  if (!v.verify_ca) return undefined;
+  const file = v.verify_ca;
+  if (!file) return undefined;
+  const hint = 'point verify_ca at the PEM file of the CA that issued the gateway\'s certificate (-----BEGIN CERTIFICATE----- blocks), or unset it to use the system trust';
+  let ca: Buffer;
   try {
-    return readFileSync(v.verify_ca);
+    ca = readFileSync(file);
   } catch (err) {
-    throw new InputError(`cannot read verify_ca: ${(err as Error).message}`, { where: v.verify_ca, hint: 'point verify_ca at a PEM file on this machine, or unset it to use the system trust' });
+    throw new InputError(`cannot read verify_ca: ${(err as Error).message}`, { where: file, hint });
   }
+  const blocks = ca.toString('latin1').match(PEM_CERT) ?? [];
+  if (blocks.length === 0) throw new InputError('verify_ca holds no PEM certificate', { where: file, hint });
+  blocks.forEach((block, i) => {
+    if (block.startsWith('-----BEGIN TRUSTED')) return;
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new InputError(`verify_ca's certificate ${i + 1} of ${blocks.length} cannot be read: ${(err as Error).message}`, { where: file, hint });
+    }
+  });
+  return ca;
 }
 
 /** `early`: the probes' results, when they already ran (see early.ts). */

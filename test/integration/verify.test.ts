@@ -7,6 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, converge, LAB, LAB_INVENTORY, labInventory, labScript, lastOllamaRequest, REPO, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
+import { watcher } from './fleetlab.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 
@@ -74,6 +75,26 @@ test('every probe passes on a converged gateway; the token is never printed', as
   assert.match(text.stdout, /pass\s+200\s+\d+ ms\s+POST \/ollama\/v1\/chat\/completions, stream: true \(1 event\(s\) in 1 burst\(s\), first after \d+ ms, then a pause, stream open, stopped after \d+ ms\)/);
   assert.not.ok(text.stdout.includes(TOKEN));
   assert.not.ok('authorization' in (await lastOllamaRequest()).headers);
+});
+
+test('a verify_ca with no certificate in it fails the host before it is contacted, naming the file; --check (no verify) does not need it', async () => {
+  const bad = join(mkdtempSync(join(tmpdir(), 'converge-ca-')), 'ca.pem');
+  writeFileSync(bad, 'not a certificate\n');
+  const watch = await watcher();
+  try {
+    const run = await converge(['-i', labInventory({ verify_ca: bad, ssh_port: watch.port }), '--json'], ENV);
+    assert.is(run.code, 1, run.stdout + run.stderr);
+    const host = JSON.parse(run.stdout).hosts[0];
+    assert.is(host.status, 'failed');
+    assert.match(host.error, /verify_ca holds no PEM certificate/);
+    assert.ok(host.error.includes(bad), host.error);
+    assert.is(watch.count(), 0, 'the host was not contacted');
+  } finally {
+    watch.close();
+  }
+  const check = await converge(['-i', labInventory({ verify_ca: bad }), '--check', '--json'], ENV);
+  assert.ok(check.code === 0 || check.code === 2, check.stdout + check.stderr);
+  assert.not.match(check.stdout, /verify_ca/);
 });
 
 test('the plain probes share two kept-open connections: 7 requests, 2 TLS handshakes', async () => {

@@ -2,15 +2,19 @@
 // (not one per connection), and never the wrong one. Against a local HTTPS
 // server whose self-signed certificate (openssl) is one of two CAs. Loopback only.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { InputError } from '../../lib/errors.js';
 import { parseInventory } from '../../lib/inventory.js';
+import { diagnose } from '../../lib/verify/diagnose.js';
 import { fetchReply, Preconnected, trustContext } from '../../lib/verify/http.js';
+import { loadCa } from '../../lib/verify/index.js';
+import type { ProbeResult } from '../../lib/verify/probes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'converge-verify-tls-'));
 
@@ -81,6 +85,41 @@ test('a connection opened ahead (Preconnected) trusts verify_ca too, and checks 
     assert.ok(refused, 'a certificate for another name is refused');
     assert.match(refused!.message, /altnames|does not match|hostname/i);
   });
+});
+
+/** loadCa on a verify_ca file holding `content`: its Buffer, or the error it throws. */
+function loadFile(name: string, content: string | Buffer): Buffer | Error {
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  try {
+    return loadCa({ ...varsFor(443), verify_ca: file })!;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+test('verify_ca must hold PEM certificates that parse: a key, garbage or a damaged block is refused, naming the file', () => {
+  const bundle = Buffer.concat([served.cert, other.cert]);
+  assert.equal(loadFile('bundle.pem', bundle), bundle, 'a bundle of two certificates is read as it is');
+  for (const [name, content, why] of [
+    ['key.pem', served.key, /holds no PEM certificate/],
+    ['garbage.pem', 'not a certificate\n', /holds no PEM certificate/],
+    ['der.crt', Buffer.from(served.cert.toString().replace(/-----[A-Z ]+-----|\s/g, ''), 'base64'), /holds no PEM certificate/],
+    ['damaged.pem', Buffer.concat([served.cert, Buffer.from(other.cert.toString().replace(/[A-Za-z0-9+/]{40}\n/, '####\n'))]), /certificate 2 of 2 cannot be read: /],
+  ] as const) {
+    const err = loadFile(name, content);
+    assert.instance(err, InputError, name);
+    assert.match((err as Error).message, why);
+    assert.is((err as InputError).where, join(dir, name));
+    assert.match((err as InputError).hint ?? '', /PEM file of the CA/);
+  }
+  assert.is(loadCa({ ...varsFor(443), verify_ca: null }), undefined, 'no verify_ca: the system trust');
+});
+
+test("an untrusted certificate's advice names verify_ca when it is set, and suggests it when not", () => {
+  const failed = { id: 'models', name: 'GET /ollama/v1/models', ok: false, status: null, ms: 1, error: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate' } as unknown as ProbeResult;
+  assert.match(diagnose(failed, { ...varsFor(443), verify_ca: '/etc/ca.pem' }).next, /check that verify_ca \(\/etc\/ca\.pem\) is the CA that issued it/);
+  assert.match(diagnose(failed, varsFor(443)).next, /for a private CA set verify_ca/);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
