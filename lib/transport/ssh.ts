@@ -171,16 +171,26 @@ class AuthAttempt {
 
 // ---- host keys -------------------------------------------------------------------
 
-function readKnownHosts(file: string): string {
+/**
+ * The file's text; empty when it does not exist (no host known yet). One that
+ * exists but cannot be read is an error: read as empty, every host would be
+ * "not in" it, and the advice to add its key would be wrong.
+ */
+function readKnownHosts(file: string, host: string): string {
+  if (!existsSync(file)) return '';
   try {
-    return existsSync(file) ? readFileSync(file, 'utf8') : '';
-  } catch {
-    return '';
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read ssh_known_hosts: ${(err as Error).message}`, {
+      host,
+      where: file,
+      hint: 'make the file readable by the user running converge, or point ssh_known_hosts at another one',
+    });
   }
 }
 
 function knownKeys(file: string, ep: Endpoint): KnownKey[] {
-  return keysFor(readKnownHosts(file), ep.host, ep.port);
+  return keysFor(readKnownHosts(file, ep.name), ep.host, ep.port);
 }
 
 /**
@@ -195,7 +205,7 @@ function acceptNew(file: string, ep: Endpoint, blob: Buffer): { note: string } |
   if (again.reason !== 'unknown') return { refused: again.reason };
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const text = readKnownHosts(file);
+    const text = readKnownHosts(file, ep.name);
     const sep = text.length > 0 && !text.endsWith('\n') ? '\n' : '';
     appendFileSync(file, sep + knownHostsLine(ep.host, ep.port, blob), { mode: 0o600 });
   } catch (err) {

@@ -194,6 +194,23 @@ test('accept-new adds an unknown host (and bastion) to known_hosts like OpenSSH,
   assert.is(readFileSync(kh, 'utf8').trim().split('\n').length, 2);
 });
 
+test('an ssh_known_hosts that exists but cannot be read is an error before connecting, not "host unknown"', async () => {
+  const watch = await watcher();
+  const notAFile = tempDir(); // a directory: reading it fails (EISDIR), even as root
+  try {
+    const run = await converge(['-i', labHost({ ssh_port: watch.port, ssh_known_hosts: notAFile }), ...FAST], ENV);
+    assert.is(run.code, 1, run.stdout + run.stderr);
+    const host = hostOf(report(run), 'lab-proxy');
+    assert.is(host.status, 'failed');
+    assert.match(host.error!, /cannot read ssh_known_hosts: EISDIR/);
+    assert.ok(host.error!.includes(notAFile), host.error);
+    assert.not.match(host.error!, /is not in/);
+    assert.is(watch.count(), 0, 'nothing was contacted');
+  } finally {
+    watch.close();
+  }
+});
+
 test('accept-new never accepts a changed key, and leaves the file alone', async () => {
   const kh = writeKnownHosts([`[127.0.0.1]:2222 ${strangerKey()}`]);
   const before = readFileSync(kh, 'utf8');
