@@ -10,7 +10,6 @@
 import { deferred } from '../deferred.js';
 import type { HostVars } from '../variables.js';
 import type { HeldChallenge } from './host.js';
-import { loadCa } from './index.js';
 import { newChallenge, runProbes, type ProbeResult } from './probes.js';
 
 export class EarlyProbes {
@@ -44,17 +43,11 @@ export class EarlyProbes {
   }
 
   /**
-   * Opens the probes' connections; their requests wait for `loggedIn`, and
-   * those that carry the token for it (null: the host's own, see keep).
-   * Null when they cannot start (an unreadable verify_ca: verify reports it).
+   * Opens the probes' connections, trusting `ca` (verify_ca, which preflight
+   * has read and checked); their requests wait for `loggedIn`, and those that
+   * carry the token for it (null: the host's own, see keep).
    */
-  static start(v: HostVars, token: string | null, loggedIn: Promise<void>): EarlyProbes | null {
-    let ca: Buffer | undefined;
-    try {
-      ca = loadCa(v);
-    } catch {
-      return null;
-    }
+  static start(v: HostVars, ca: Buffer | undefined, token: string | null, loggedIn: Promise<void>): EarlyProbes {
     return new EarlyProbes(v, ca, token, loggedIn);
   }
 
