@@ -37,14 +37,15 @@
 //              extra host, and the shortest 20-host run these CPUs allow for it;
 //              the processes started per extra host, and what one costs here
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { SETTLE_S, watchList } from '../../dist/lib/dumpcache.js';
 import { cpuSince } from './cpu.mjs';
 import { startLink } from './link.mjs';
+import { tempDir } from '../../dist/test/tempdir.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
@@ -62,7 +63,7 @@ const ZX = join(REPO, 'node_modules/.bin/zx');
 const CLI = join(REPO, 'tasks/converge.mjs');
 const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
 // A cache of its own, warmed before the rounds (see warmDumpCache): a no-op in steady state.
-const CACHE_DIR = mkdtempSync(join(tmpdir(), 'converge-bench-cache-'));
+const CACHE_DIR = tempDir('converge-bench-cache-');
 const ENV = { ...process.env, CI: 'true', IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, CONVERGE_CACHE_DIR: CACHE_DIR };
 delete ENV.SSH_AUTH_SOCK;
 const NO_CACHE = { ...ENV, CONVERGE_CACHE_DIR: '' };
@@ -161,7 +162,7 @@ const reset = () => execFileSync('bash', [join(REPO, 'test/lab/reset.sh')], { st
 function fleetInventory(n, extraVars = {}) {
   const vars = { ...parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars, ...extraVars };
   const hosts = Object.fromEntries(Array.from({ length: n }, (_, i) => [`lab-${String(i + 1).padStart(2, '0')}`, null]));
-  const file = join(mkdtempSync(join(tmpdir(), 'converge-bench-')), 'fleet.yml');
+  const file = join(tempDir('converge-bench-'), 'fleet.yml');
   writeFileSync(file, stringify({ all: { vars, hosts } }));
   return file;
 }
@@ -173,7 +174,7 @@ function fleetInventory(n, extraVars = {}) {
  * Returns their inventory, their logs and a stop function.
  */
 async function machines(n) {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-bench-machines-'));
+  const dir = tempDir('converge-bench-machines-');
   const labConfig = readFileSync(join(LAB, 'sshd/sshd_config'), 'utf8');
   const hostKey = readFileSync(join(LAB, 'sshd/ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
   const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
@@ -230,7 +231,7 @@ function floorCommand({ dump = false } = {}) {
  * and a stop function.
  */
 async function links() {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-bench-links-'));
+  const dir = tempDir('converge-bench-links-');
   const vars = parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars;
   const labKeys = readFileSync(vars.ssh_known_hosts, 'utf8').split('\n').filter((l) => l.startsWith(`[127.0.0.1]:${vars.ssh_port} `));
   const started = [];

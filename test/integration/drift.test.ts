@@ -5,16 +5,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compare, converge, DOMAIN, gateway, LAB, LAB_INVENTORY, labInventory, LINK, MAPS, NGINX_DIR, REPO, resetLab, SITE, snapshot, TOKEN, workerPids, type RunResult } from './lab.js';
+import { tempDir } from '../tempdir.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 const NGINX_CONF = join(NGINX_DIR, 'nginx.conf');
 const OTHER_TOKEN = 'intruder-token-0123456789abcdef0123456789ab';
-const OUT = mkdtempSync(join(tmpdir(), 'converge-drift-test-'));
+const OUT = tempDir('converge-drift-test-');
 
 /** Everything a run printed or wrote: the token must be in none of it. */
 const written: string[] = [];
@@ -82,7 +82,7 @@ const only = (h: HostReport) => h.drift.map((e) => `${e.action} ${e.path}`);
 
 /** A certificate for the lab domain signed by the lab CA, valid `days`, in a temporary letsencrypt_dir. */
 function shortLivedCertificate(days: number): string {
-  const le = mkdtempSync(join(tmpdir(), 'converge-le-'));
+  const le = tempDir('converge-le-');
   const live = join(le, 'live', DOMAIN);
   mkdirSync(live, { recursive: true, mode: 0o700 });
   const ext = join(le, 'ext');

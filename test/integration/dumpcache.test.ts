@@ -5,16 +5,16 @@
 // command that logs its arguments before running the lab's nginx.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTLE_S } from '../../lib/dumpcache.js';
 import { converge, labInventory, MAPS, NGINX_DIR, resetLab, TOKEN, WEBSOCKET_MAP, withConfD } from './lab.js';
+import { tempDir } from '../tempdir.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 const CONF = join(NGINX_DIR, 'nginx.conf');
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-counting-nginx-'));
+const dir = tempDir('converge-counting-nginx-');
 const calls = join(dir, 'calls');
 const wrapper = join(dir, 'nginx');
 writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${calls}'\nexec nginx "$@"\n`);

@@ -3,11 +3,13 @@
 // ssh-agent, and a converge run bounded by a deadline (a hang is a failure).
 import { execFileSync, spawn } from 'node:child_process';
 import { connect as netConnect, createServer, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { LAB, LAB_INVENTORY, pgrep, REPO, type RunResult } from './lab.js';
+import { tempDir } from '../tempdir.js';
+
+export { tempDir };
 
 export const RUN_DIR = join(LAB, 'run');
 export const SSHD_LOG = join(RUN_DIR, 'sshd.log');
@@ -27,10 +29,6 @@ type Vars = Record<string, unknown>;
 /** The variables of inventory/lab.yml (all.vars). */
 export function labVars(): Vars {
   return { ...(parse(readFileSync(LAB_INVENTORY, 'utf8')).all.vars as Vars) };
-}
-
-export function tempDir(prefix = 'converge-fleet-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
 }
 
 /** Writes an inventory (the `all:` group given) to a new temporary file. */

@@ -2,11 +2,11 @@
 // run the real CLI, snapshot the lab's nginx tree, read nginx's worker PIDs.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../tempdir.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const LAB = process.env.CONVERGE_LAB ?? '/var/lib/converge-lab';
@@ -18,7 +18,7 @@ export const LINK = join(NGINX_DIR, `sites-enabled/${DOMAIN}.conf`);
 export const LAB_INVENTORY = join(REPO, 'inventory/lab.yml');
 export const TOKEN = 'lab-token-0123456789abcdef0123456789abcdef';
 /** The test run's own dump cache (lib/dumpcache.ts), shared by its runs as a user's would be. */
-export const CACHE_DIR = mkdtempSync(join(tmpdir(), 'converge-test-cache-'));
+export const CACHE_DIR = tempDir('converge-test-cache-');
 
 export interface RunResult {
   code: number;
@@ -128,7 +128,7 @@ function currentWorkers(): string[] {
 
 /** Writes an inventory for the lab host with some variables changed. */
 export function labInventory(overrides: Record<string, string | number>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-inv-'));
+  const dir = tempDir('converge-inv-');
   const file = join(dir, 'inventory.yml');
   const extra = Object.entries(overrides).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n');
   const base = readFileSync(LAB_INVENTORY, 'utf8').replace(/^ {4}lab-proxy:\s*$/m, `    lab-proxy:\n${extra}`);

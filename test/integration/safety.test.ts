@@ -4,8 +4,8 @@
 import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { compare, fileMode, gateway, LAB, LAB_INVENTORY, labInventory, MAPS, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
 import {
@@ -31,6 +31,7 @@ import {
   watchCommandLines,
   watchProbeFileAndLock,
 } from './safetylab.js';
+import { tempDir } from '../tempdir.js';
 
 const OFFSETS = logOffsets();
 const FILE_TOKEN = 'file-token-0123456789abcdef0123456789abcdef';
@@ -38,7 +39,7 @@ const ENV_TOKEN = 'env-token-0123456789abcdef0123456789abcdefgh';
 const NEXT_TOKEN = 'next-token-0123456789abcdef0123456789abcdef';
 secret(TOKEN, FILE_TOKEN, ENV_TOKEN, NEXT_TOKEN);
 
-const tmp = mkdtempSync(join(tmpdir(), 'converge-safety-'));
+const tmp = tempDir('converge-safety-');
 function tokenFile(name: string, content: string): string {
   const p = join(tmp, name);
   writeFileSync(p, content, { mode: 0o600 });

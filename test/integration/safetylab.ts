@@ -3,10 +3,10 @@
 // record of everything they printed (scanned for tokens at the end), the
 // lab's sshd log (did a run connect?), tmpfs mounts, and the managed files.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DOMAIN, LAB, LINK, MAPS, pgrep, REPO, SITE, type RunResult } from './lab.js';
+import { tempDir } from '../tempdir.js';
 
 export const HOOK = join(LAB, `letsencrypt/renewal-hooks/deploy/${DOMAIN}-nginx-reload`);
 export const MANAGED = [HOOK, MAPS, SITE, LINK];
@@ -244,7 +244,7 @@ export function labSessions(): number[] {
  * there (mode and owner kept). Always unmounted afterwards, even on failure.
  */
 export async function withTmpfs<T>(dir: string, sizeKb: number, fn: () => Promise<T>): Promise<T> {
-  const save = mkdtempSync(join(tmpdir(), 'converge-mount-'));
+  const save = tempDir('converge-mount-');
   execFileSync('cp', ['-a', `${dir}/.`, save]);
   const st = statSync(dir);
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k,mode=${(st.mode & 0o7777).toString(8)},uid=${st.uid},gid=${st.gid}`, `converge-lab-${basename(dir)}`, dir]);

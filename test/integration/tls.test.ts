@@ -3,10 +3,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, converge, gateway, LAB, labInventory, labScript, NGINX_DIR, resetLab, snapshot, TOKEN, workerPids, type Target } from './lab.js';
+import { tempDir } from '../tempdir.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 const LE = join(LAB, 'letsencrypt');
@@ -14,7 +14,7 @@ const ACME = { acme_server: 'https://127.0.0.1:14000/dir', acme_ca_bundle: join(
 
 /** An inventory for a lab host whose domain has no certificate yet; probes trust pebble's current root. */
 function freshHost(domain: string): { inventory: string; target: Target } {
-  const root = join(mkdtempSync(join(tmpdir(), 'converge-pebble-')), 'root.pem');
+  const root = join(tempDir('converge-pebble-'), 'root.pem');
   labScript('pebble', 'root', root);
   return { inventory: labInventory({ domain, verify_ca: root, ...ACME }), target: { domain, ca: root } };
 }

@@ -3,11 +3,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, converge, LAB, LAB_INVENTORY, labInventory, labScript, lastOllamaRequest, REPO, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
 import { watcher } from './fleetlab.js';
+import { tempDir } from '../tempdir.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN };
 
@@ -22,7 +22,7 @@ interface Probe {
 
 /** An inventory whose site template is the built-in one with `edit` applied. */
 function brokenTemplate(edit: (site: string) => string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-templates-'));
+  const dir = tempDir('converge-templates-');
   cpSync(join(REPO, 'templates'), dir, { recursive: true });
   const site = join(dir, 'nginx/site.conf');
   const before = readFileSync(site, 'utf8');
@@ -78,7 +78,7 @@ test('every probe passes on a converged gateway; the token is never printed', as
 });
 
 test('a verify_ca with no certificate in it fails the host before it is contacted, naming the file; --check (no verify) does not need it', async () => {
-  const bad = join(mkdtempSync(join(tmpdir(), 'converge-ca-')), 'ca.pem');
+  const bad = join(tempDir('converge-ca-'), 'ca.pem');
   writeFileSync(bad, 'not a certificate\n');
   const watch = await watcher();
   try {

@@ -4,8 +4,7 @@
 // directories it created, even when converge dies before removing it; and
 // the host's read that places it for a no-op, only when told to.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -14,6 +13,7 @@ import { parseInventory } from '../../lib/inventory.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { PLACE_FILE, placeChallenge } from '../../lib/verify/host.js';
 import { gather } from '../../lib/gather.js';
+import { tempDir } from '../tempdir.js';
 
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
 const inventoryWith = (webroot: string) => `all:\n  hosts:\n    p:\n      domain: gw.example.com\n      backend_ip: 127.0.0.1\n      certbot_webroot: ${webroot}\n`;
@@ -25,7 +25,7 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 test('the probe file is there (with the directories it needed) until removed; then they are gone and the webroot stays', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const remove = await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-1', 'c0ffee');
   const file = join(webroot, '.well-known/acme-challenge/probe-1');
   assert.is(readFileSync(file, 'utf8'), 'c0ffee\n');
@@ -38,7 +38,7 @@ test('the probe file is there (with the directories it needed) until removed; th
 });
 
 test('directories that were already there stay', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   mkdirSync(join(webroot, '.well-known/acme-challenge'), { recursive: true });
   const remove = await placeChallenge(await remote(), varsWithWebroot(webroot), 'probe-2', 'beef');
   await remove();
@@ -57,7 +57,7 @@ test('a webroot whose top directory is missing: created, then removed to the top
 });
 
 test('a file in the way of the directory: a clear error with the host\'s own message', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const blocker = join(webroot, '.well-known');
   writeFileSync(blocker, 'not a dir');
   try {
@@ -72,7 +72,7 @@ test('a file in the way of the directory: a clear error with the host\'s own mes
 });
 
 test('converge dying while the probe file is placed: the file and its directories still go', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const host = fileURLToPath(new URL('../../lib/verify/host.js', import.meta.url));
   const local = fileURLToPath(new URL('../../lib/transport/local.js', import.meta.url));
   const inventory = fileURLToPath(new URL('../../lib/inventory.js', import.meta.url));
@@ -98,7 +98,7 @@ test('converge dying while the probe file is placed: the file and its directorie
 });
 
 test('the connection gone before the file is announced ("placed" meets a closed pipe): the file and its directories still go', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const dir = join(webroot, '.well-known/acme-challenge');
   const child = spawn('sh', ['-c', `dir=$1 name=$2 content=$3\n${PLACE_FILE}`, 'place', dir, 'probe-5', 'gone'], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdout.destroy();
@@ -120,7 +120,7 @@ async function heldRead(webroot: string, name: string, content = 'server {}\n') 
 }
 
 test('the held read: its facts come at once; the probe file only once told to place it, gone when released', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const { facts, file, managed } = await heldRead(webroot, 'probe-6');
   assert.is(facts.files.get(managed)?.content?.toString(), 'server {}\n');
   assert.ok(facts.challenge, 'held');
@@ -134,7 +134,7 @@ test('the held read: its facts come at once; the probe file only once told to pl
 });
 
 test("the held read of a file whose lines are the read's own markers: the facts are whole, and the file is placed before it is said to be", async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   // (The read's own marker names its probe file, random in a run: no file holds it.)
   const markers = 'read done\nplaced\n';
   const { facts, file, managed } = await heldRead(webroot, 'probe-8', markers);
@@ -146,7 +146,7 @@ test("the held read of a file whose lines are the read's own markers: the facts 
 });
 
 test('the held read dismissed: no probe file is ever written, and the command ends', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const { facts, file } = await heldRead(webroot, 'probe-7');
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the read did not end within 5 s')), 5000).unref());
   await Promise.race([facts.challenge!.dismiss(), timeout]);
@@ -155,7 +155,7 @@ test('the held read dismissed: no probe file is ever written, and the command en
 });
 
 test('a read without a probe file is not held', async () => {
-  const webroot = mkdtempSync(join(tmpdir(), 'converge-webroot-'));
+  const webroot = tempDir('converge-webroot-');
   const managed = join(webroot, 'managed.conf');
   writeFileSync(managed, 'x\n');
   const facts = await gather(await remote(), 'true', [managed]);

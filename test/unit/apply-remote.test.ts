@@ -4,16 +4,16 @@
 // exactly what the run replaced — without rewriting what it never touched.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyChange, rollback, type Journal } from '../../lib/apply.js';
 import type { FileSpec } from '../../lib/desired.js';
 import type { FileFacts } from '../../lib/facts.js';
 import type { Change } from '../../lib/plan.js';
 import { local } from './local-remote.js';
+import { tempDir } from '../tempdir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'converge-apply-'));
+const root = tempDir('converge-apply-');
 let n = 0;
 
 function fresh(): { dir: string; journal: Journal } {

@@ -1,8 +1,7 @@
 // lib/backups.ts's remote scripts, run for real on this machine (sh + sudo -n,
 // as over SSH): a manifest is whole or absent, even when its bytes arrive cut
 // short, and a torn one does not hide the host's other backups.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,8 +9,9 @@ import { listBackups, manifestOf, manifestWrite, MANIFEST, writeManifest } from 
 import { nginxTest } from '../../lib/nginx.js';
 import type { Journal } from '../../lib/apply.js';
 import { local } from './local-remote.js';
+import { tempDir } from '../tempdir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'converge-backups-'));
+const root = tempDir('converge-backups-');
 let n = 0;
 const META = { host: 'unit', command: 'converge --limit unit', started: '2026-12-01T18:00:00.000Z' };
 

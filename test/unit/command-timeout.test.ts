@@ -5,16 +5,16 @@
 // is left alone; a command that outlives even the host's KILL is given up on.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandTimeoutError, PreflightError } from '../../lib/errors.js';
 import { sudoOk, sudoRun, withGiveUp, type Remote } from '../../lib/remote.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { alive, HANGS } from './local-remote.js';
 import type { ExecResult, Transport } from '../../lib/transport/types.js';
+import { tempDir } from '../tempdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-timeout-'));
+const dir = tempDir('converge-timeout-');
 
 async function remote(commandTimeout: number): Promise<Remote> {
   return { host: 'unit', transport: await LocalTransport.connect('unit'), commandTimeout };

@@ -2,13 +2,13 @@
 // redaction, and the atomic files and history it is kept in.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { earlierReports, historyFiles, historyName, saveHistory, writeAtomic } from '../../lib/drift/files.js';
 import { applySince, driftEntries, exitCodeOf, jsonDriftReport, textDriftReport, type DriftEntry, type DriftReport, type HostReport } from '../../lib/drift/report.js';
 import type { HostOutcome } from '../../lib/hostrun.js';
 import type { Change } from '../../lib/plan.js';
+import { tempDir } from '../tempdir.js';
 
 const TOKEN = 'secret-token-0123456789abcdef0123456789abcdef';
 
@@ -75,7 +75,7 @@ test('JSON and text reports never show a secret', () => {
 });
 
 test('writeAtomic: whole file or nothing, mode kept, no temp file left, clear error when it cannot write', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-atomic-'));
+  const dir = tempDir('converge-atomic-');
   try {
     const file = join(dir, 'sub', 'm.prom');
     writeAtomic(file, 'one\n', 0o644);
@@ -91,7 +91,7 @@ test('writeAtomic: whole file or nothing, mode kept, no temp file left, clear er
 });
 
 test('history: sortable names, the last N kept, foreign files left alone, earlier reports newest first', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-history-'));
+  const dir = tempDir('converge-history-');
   try {
     assert.is(historyName('2026-11-26T12:00:05.250Z'), 'drift-2026-11-26T12-00-05.250Z.json');
     writeFileSync(join(dir, 'notes.txt'), 'mine');

@@ -4,11 +4,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cronLine, execArg, needsSudoHere, renderUnits, SERVICE, TIMER, type UnitOptions } from '../../lib/drift/systemd.js';
+import { tempDir } from '../tempdir.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
 const INVENTORY = join(REPO, 'inventory/lab.yml');
@@ -27,7 +27,7 @@ const OPTS: UnitOptions = {
 
 /** `systemd-analyze verify` on units written under their real names: exit code and everything it said. */
 function verify(units: Record<string, string>): { code: number; output: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-unit-test-'));
+  const dir = tempDir('converge-unit-test-');
   try {
     for (const [name, text] of Object.entries(units)) writeFileSync(join(dir, name), text);
     const res = spawnSync('systemd-analyze', ['verify', ...Object.keys(units).map((n) => join(dir, n))], { encoding: 'utf8' });
@@ -102,7 +102,7 @@ test('ExecStart quoting: spaces, quotes and % survive systemd (verified against 
   assert.is(execArg('/plain/path.yml'), '/plain/path.yml');
   assert.is(execArg('50%'), '50%%');
   assert.is(execArg('a b"c\\d'), '"a b\\"c\\\\d"');
-  const dir = mkdtempSync(join(tmpdir(), 'converge unit %test-'));
+  const dir = tempDir('converge unit %test-');
   try {
     mkdirSync(join(dir, 'my bin'));
     symlinkSync(process.execPath, join(dir, 'my bin', 'node'));
@@ -133,7 +133,7 @@ function installTimer(args: string[]): Promise<{ code: number; stdout: string; s
 }
 
 test('install-drift-timer --dry-run prints both units and the cron line, writes nothing', async () => {
-  const dest = mkdtempSync(join(tmpdir(), 'converge-dest-'));
+  const dest = tempDir('converge-dest-');
   try {
     const run = await installTimer(['-i', INVENTORY, '--dest', dest, '--dry-run']);
     assert.is(run.code, 0, run.stderr);
@@ -148,7 +148,7 @@ test('install-drift-timer --dry-run prints both units and the cron line, writes 
 });
 
 test('install-drift-timer --dest installs verified units; without a running systemd it says what to run', async () => {
-  const dest = mkdtempSync(join(tmpdir(), 'converge-dest-'));
+  const dest = tempDir('converge-dest-');
   try {
     const run = await installTimer(['-i', INVENTORY, '--dest', dest, '--enable', '--user', 'root']);
     assert.is(run.code, 0, run.stderr);
@@ -169,7 +169,7 @@ test('install-drift-timer --dest installs verified units; without a running syst
 });
 
 test('install-drift-timer for a connection: local host, as a user other than root: no NoNewPrivileges (sudo runs here)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-dest-'));
+  const dir = tempDir('converge-dest-');
   try {
     const inv = join(dir, 'local.yml');
     writeFileSync(inv, 'all:\n  hosts:\n    this-proxy: { connection: local, domain: ia.example.com, backend_ip: 10.0.0.9 }\n');
@@ -186,7 +186,7 @@ test('install-drift-timer for a connection: local host, as a user other than roo
 });
 
 test('install-drift-timer refuses a broken inventory before writing anything', async () => {
-  const dest = mkdtempSync(join(tmpdir(), 'converge-dest-'));
+  const dest = tempDir('converge-dest-');
   try {
     const bad = join(dest, 'bad.yml');
     writeFileSync(bad, 'all:\n  hosts:\n    p1: { domian: x.example.com }\n');

@@ -2,10 +2,10 @@
 // and the store. The host side of the handshake is in gather-remote.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DumpCache, queryOf, SETTLE_S, settle, watchList, type DumpCacheEntry } from '../../lib/dumpcache.js';
+import { tempDir } from '../tempdir.js';
 
 const DUMP = `nginx: the configuration file /etc/nginx/nginx.conf syntax is ok
 # configuration file /etc/nginx/nginx.conf:
@@ -92,7 +92,7 @@ test('DumpCache: CONVERGE_CACHE_DIR, XDG_CACHE_HOME, ~/.cache; empty turns it of
 });
 
 test('DumpCache: an entry round-trips (0600); a corrupt or foreign file reads as none; null forgets; an unwritable directory costs only a dump', () => {
-  const root = mkdtempSync(join(tmpdir(), 'converge-dumpcache-'));
+  const root = tempDir('converge-dumpcache-');
   const cache = new DumpCache(join(root, 'nginx-dump'));
   const entry = { ...learned, stamp: stampOf(1, NOW) };
   cache.update('k', entry);

@@ -5,14 +5,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gather, parseDump, parsePaths } from '../../lib/gather.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { BINARY, LINK_TARGET, longPaths, sampleTree } from './sample-tree.js';
+import { tempDir } from '../tempdir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'converge-gather-'));
+const root = tempDir('converge-gather-');
 const remote = async () => ({ host: 'unit', transport: await LocalTransport.connect('unit') });
 
 test('gather: file bytes (no final newline, binary), mode and owner; a link target without a newline; dir; absent; existence probes', async () => {
@@ -61,7 +61,7 @@ test("parsePaths: a path tar did not read as the kind the shell saw, or tar's fa
 });
 
 test('gather: the stamp of the watched paths; the expected stamp spares the dump; an edit that keeps size and mtime, or a new file in a watched directory, does not', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-stamp-'));
+  const dir = tempDir('converge-stamp-');
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, 'http { a; }\n');
   const old = new Date('2020-01-01T00:00:00Z');
@@ -92,7 +92,7 @@ test('gather: the stamp of the watched paths; the expected stamp spares the dump
 });
 
 test("gather: the stamp's first field is nginx's binary, as command -v finds it in sudo's PATH or by its own path; a replaced binary changes the stamp", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-binary-'));
+  const dir = tempDir('converge-binary-');
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, 'http { }\n');
   const inode = (stamp: string) => Number(stamp.split(':')[0]);

@@ -6,14 +6,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandInterruptedError, CommandStoppedError } from '../../lib/errors.js';
 import { INTERRUPT_GRACE_S, PidListener, STOP_SCRIPT, stopIfInterrupted, withoutPidLine } from '../../lib/interrupt.js';
 import { sudoOk, sudoRun, type Remote } from '../../lib/remote.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { alive, HANGS } from './local-remote.js';
+import { tempDir } from '../tempdir.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,7 +84,7 @@ test('STOP_SCRIPT signals only a `timeout` process, never a pid reused by someth
   }
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-interrupt-'));
+const dir = tempDir('converge-interrupt-');
 
 async function remote(interrupt: AbortSignal): Promise<Remote> {
   return { host: 'unit', transport: await LocalTransport.connect('unit'), commandTimeout: 300, interrupt };

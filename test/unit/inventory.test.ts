@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInventory, parseInventory, type HostConfig } from '../../lib/inventory.js';
 import { InputError } from '../../lib/errors.js';
+import { tempDir } from '../tempdir.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -332,7 +332,7 @@ test('an empty-string port falls back to its default (never a null port)', () =>
 });
 
 test('loadInventory: reads a file, and a missing file is an InputError', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-inv-'));
+  const dir = tempDir('converge-inv-');
   try {
     const file = join(dir, 'inv.yml');
     writeFileSync(file, BASE);

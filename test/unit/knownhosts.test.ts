@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHmac, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { blobType, fingerprint, keysFor, lookupName, verifyHostKey, type KnownKey } from '../../lib/knownhosts.js';
+import { tempDir } from '../tempdir.js';
 
 /** A hashed known_hosts name, as `ssh-keygen -H` / HashKnownHosts write it. */
 function hashed(name: string, salt = randomBytes(20)): string {
@@ -150,7 +150,7 @@ test('verifyHostKey end to end with keysFor', () => {
 });
 
 test('fingerprint and blobType agree with ssh-keygen on a real key', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'converge-kh-'));
+  const dir = tempDir('converge-kh-');
   try {
     const key = join(dir, 'k');
     execFileSync('ssh-keygen', ['-t', 'ed25519', '-N', '', '-f', key, '-q']);

@@ -7,14 +7,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, LOCK_PATH, LockError, lockAndRun, lockNote, releaseLock } from '../../lib/lock.js';
 import type { Remote } from '../../lib/remote.js';
 import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
+import { tempDir } from '../tempdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-lock-'));
+const dir = tempDir('converge-lock-');
 let n = 0;
 const lockPath = () => join(dir, `case-${++n}`, 'converge.lock');
 

@@ -2,19 +2,19 @@
 // token): run for real on this machine (sh + sudo -n, the command line SSH
 // would carry), it is removed even when the connection is gone by the time
 // the script writes to it, which SIGPIPE would otherwise cut short.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { scratchTest } from '../../lib/nginx.js';
 import type { HostVars } from '../../lib/variables.js';
 import { local } from './local-remote.js';
+import { tempDir } from '../tempdir.js';
 
 const copies = () => new Set(readdirSync('/tmp').filter((f) => f.startsWith('converge-check.')));
 
 test('nginx -T with the connection gone: the scratch copy (holding the token) is still removed', async () => {
-  const live = mkdtempSync(join(tmpdir(), 'converge-live-'));
+  const live = tempDir('converge-live-');
   mkdirSync(join(live, 'conf.d'));
   writeFileSync(join(live, 'nginx.conf'), 'events {}\nhttp { include conf.d/*.conf; }\n');
   writeFileSync(join(live, 'conf.d/maps.conf'), 'map $http_authorization $ok { default 0; "Bearer unit-token-0123456789abcdef" 1; }\n');

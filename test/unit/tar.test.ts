@@ -4,13 +4,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { chownSync, linkSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, linkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTar } from '../../lib/tar.js';
 import { BINARY, LINK_TARGET, longPaths, sampleTree } from './sample-tree.js';
+import { tempDir } from '../tempdir.js';
 
-const root = mkdtempSync(join(tmpdir(), 'converge-tar-'));
+const root = tempDir('converge-tar-');
 const tar = (...paths: string[]) => execFileSync('tar', ['-c', '-P', '--no-recursion', '--hard-dereference', '--format=gnu', '-b', '1', '-f', '-', '--', ...paths]);
 
 test('readTar: bytes, mode and owner of a file; a link target; a directory (named with a final slash); a FIFO', () => {

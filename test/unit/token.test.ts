@@ -3,14 +3,14 @@
 // never quoted in an error.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError, InputError } from '../../lib/errors.js';
 import { parseInventory } from '../../lib/inventory.js';
 import { localToken } from '../../lib/token.js';
+import { tempDir } from '../tempdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-token-'));
+const dir = tempDir('converge-token-');
 const GOOD = 'file-token-0123456789abcdef0123456789abcdef';
 const ENV_TOKEN = 'env-token-0123456789abcdef0123456789abcdef';
 

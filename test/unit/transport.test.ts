@@ -3,15 +3,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../lib/errors.js';
 import { parseInventory } from '../../lib/inventory.js';
 import { hostKeyAlgorithms, keysFor, knownHostsLine, verifyHostKey } from '../../lib/knownhosts.js';
 import { authPlan } from '../../lib/transport/ssh.js';
+import { tempDir } from '../tempdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-auth-'));
+const dir = tempDir('converge-auth-');
 const PLAIN = join(dir, 'plain');
 const LOCKED = join(dir, 'locked');
 execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', PLAIN]);

@@ -2,10 +2,9 @@
 // (not one per connection), and never the wrong one. Against a local HTTPS
 // server whose self-signed certificate (openssl) is one of two CAs. Loopback only.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,8 +14,9 @@ import { diagnose } from '../../lib/verify/diagnose.js';
 import { fetchReply, Preconnected, trustContext } from '../../lib/verify/http.js';
 import { loadCa } from '../../lib/verify/index.js';
 import type { ProbeResult } from '../../lib/verify/probes.js';
+import { tempDir } from '../tempdir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'converge-verify-tls-'));
+const dir = tempDir('converge-verify-tls-');
 
 /** A self-signed certificate for localhost (its own CA) and its key. */
 function selfSigned(name: string): { cert: Buffer; key: Buffer } {
