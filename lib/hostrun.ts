@@ -123,6 +123,11 @@ export class HostRun {
     return [this.token, this.local?.value ?? '', ...deployed].filter(Boolean);
   }
 
+  /** Whether its commands run as root without sudo (see Transport.asRoot); false before connecting. */
+  get asRoot(): boolean {
+    return this.remote?.transport.asRoot ?? false;
+  }
+
   private get r(): Remote {
     if (!this.remote) throw new Error('not connected');
     return this.remote;

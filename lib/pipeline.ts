@@ -104,7 +104,7 @@ function hostTasks(run: HostRun, mode: Mode, sel: StageSelection, close: () => P
       await run.preflight();
       decision = applySelection(run, sel, mode);
       const undone = decision.undone.length > 0 ? `, ${decision.undone.length} left undone by the stage selection` : '';
-      return `sudo, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
+      return `${run.asRoot ? 'root' : 'sudo'}, nginx and includes ok; ${run.plan!.changes.length} change(s) planned${undone}`;
     }, false),
     ...STAGES.map(stage),
     staged('validate', () => run.validate()),

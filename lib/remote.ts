@@ -1,9 +1,10 @@
 // Privileged commands on a host, through a Transport. Every command runs as
-// `sudo -n timeout -k 5 N sh -c SCRIPT` with paths as arguments; failures keep
-// the command's own stderr so the operator sees what the host said.
+// `sudo -n timeout -k 5 N sh -c SCRIPT` with paths as arguments (without the
+// sudo when the transport is root already); failures keep the command's own
+// stderr so the operator sees what the host said.
 import { CommandInterruptedError, CommandTimeoutError, PreflightError, RemoteCommandError } from './errors.js';
 import { INTERRUPT_GRACE_S, PID_LINE, PidListener, STOP_SCRIPT, stopIfInterrupted, withoutPidLine } from './interrupt.js';
-import { KILL_AFTER_S, sudoScript } from './shell.js';
+import { KILL_AFTER_S, privilegedCommand } from './shell.js';
 import type { ExecOptions, ExecResult, Transport } from './transport/types.js';
 import { VARIABLES } from './variables.js';
 
@@ -41,7 +42,8 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
   const stopper = stopIfInterrupted(r.interrupt, () => {
     if (pid?.pid) stopping = stopCommand(r, pid.pid, what);
   });
-  const command = sudoScript(pid ? `${PID_LINE}\n${script}` : script, args, limitS);
+  const sudo = !r.transport.asRoot;
+  const command = privilegedCommand(pid ? `${PID_LINE}\n${script}` : script, args, limitS, sudo);
   const raw = await withGiveUp(r, what, limitS, r.transport.exec(command, { stdin, ...opts, onStderr: pid?.onStderr })).finally(stopper.dispose);
   const res = pid ? { ...raw, stderr: withoutPidLine(raw.stderr) } : raw;
   if (res.code !== 0 && stopping && (await stopping)) {
@@ -62,7 +64,7 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
       hint: 'something on the host blocks it (a hung mount, a DNS lookup in the nginx configuration, an ACME server that does not answer): find it, or raise command_timeout for this host if it is only slow',
     });
   }
-  if (res.code !== 0 && /^sudo: timeout: command not found/m.test(res.stderr)) {
+  if (res.code !== 0 && (/^sudo: timeout: command not found/m.test(res.stderr) || (res.code === 127 && notFound('timeout', res.stderr)))) {
     throw new PreflightError('the host has no `timeout` command, which bounds every privileged command of converge', {
       host: r.host,
       where: r.transport.description,
@@ -70,7 +72,15 @@ export async function sudoRun(r: Remote, script: string, args: string[] = [], st
       hint: 'install GNU coreutils on the host (it provides `timeout`), then run again',
     });
   }
-  if (res.code !== 0 && /^sudo: /m.test(res.stderr) && /password|not allowed|sudoers|terminal|command not found/i.test(res.stderr)) {
+  if (sudo && res.code === 127 && notFound('sudo', res.stderr)) {
+    throw new PreflightError('the host has no `sudo`, which converge needs to run its commands as root when the SSH user is not root', {
+      host: r.host,
+      where: r.transport.description,
+      detail: res.stderr,
+      hint: 'install sudo on the host and give the user passwordless sudo, or connect as root (ssh_user: root), which needs no sudo',
+    });
+  }
+  if (sudo && res.code !== 0 && /^sudo: /m.test(res.stderr) && /password|not allowed|sudoers|terminal|command not found/i.test(res.stderr)) {
     throw new PreflightError('`sudo -n` does not work for the SSH user', {
       host: r.host,
       where: r.transport.description,
@@ -102,6 +112,15 @@ export function withGiveUp(r: Remote, what: string, limitS: number, running: Pro
   });
   // race() handles `running` too: its late rejection (the connection closed) is not left unhandled.
   return Promise.race([running, givenUp]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The login shell's "no such command" for `name`, as bash ("bash: line 1:
+ * sudo: command not found"), dash ("sh: 1: sudo: not found") and zsh
+ * ("zsh:1: command not found: sudo") word it.
+ */
+export function notFound(name: string, stderr: string): boolean {
+  return new RegExp(`(^|: )${name}: (command )?not found|command not found: ${name}$`, 'm').test(stderr);
 }
 
 /** Stops an interrupted command on its host; whether it was (false: it had ended, or the stop failed). */

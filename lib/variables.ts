@@ -59,7 +59,7 @@ interface VarSpec {
 export const VARIABLES: Record<VarName, VarSpec> = {
   ssh_host: { kind: 'hostname', default: (name) => name, doc: 'address or name to SSH to' },
   ssh_port: { kind: 'port', default: 22, doc: 'SSH port' },
-  ssh_user: { kind: 'string', default: () => userInfo().username, doc: 'SSH user (needs passwordless sudo)' },
+  ssh_user: { kind: 'string', default: () => userInfo().username, doc: 'SSH user (needs passwordless sudo, unless root: then no sudo is used)' },
   ssh_key: { kind: 'path', default: () => join(homedir(), '.ssh', 'id_ed25519'), doc: 'private key file' },
   ssh_jump: { kind: 'jump', default: null, doc: 'bastion, user@host[:port]' },
   ssh_known_hosts: { kind: 'path', default: () => join(homedir(), '.ssh', 'known_hosts'), doc: 'OpenSSH known_hosts file' },

@@ -48,6 +48,7 @@ class HostClock {
         this.mark(h.name);
         return {
           description: t.description,
+          asRoot: t.asRoot,
           exec: async (command, opts) => {
             try {
               return await t.exec(command, opts);

@@ -1,5 +1,5 @@
 // `connection: local`: the host is the machine converge runs on. Commands run
-// through `sh -c` (the same command lines SSH would carry, `sudo -n` included),
+// through `sh -c` (the same command lines SSH would carry, with `sudo -n` unless converge runs as root),
 // content on stdin as over SSH. No SSH, no known_hosts, no keys.
 import { spawn } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
@@ -8,6 +8,7 @@ import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './
 
 export class LocalTransport implements Transport {
   readonly description: string;
+  readonly asRoot = process.getuid?.() === 0;
   private closed = false;
 
   private constructor(private readonly name: string) {

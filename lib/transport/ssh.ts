@@ -394,6 +394,7 @@ export class SshTransport implements Transport {
 
   private constructor(
     readonly description: string,
+    readonly asRoot: boolean,
     private readonly name: string,
     private readonly client: Client,
     private readonly jump: JumpLease<Client> | null,
@@ -452,7 +453,8 @@ export class SshTransport implements Transport {
       throw err;
     }
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
-    return new SshTransport(`${at(target)}${via}`, name, client, jump);
+    // By name, as OpenSSH's PermitRootLogin does: another uid-0 account still goes through sudo.
+    return new SshTransport(`${at(target)}${via}`, target.user === 'root', name, client, jump);
   }
 
   private lostError(reason: string, command?: string): ConnectionError {

@@ -61,6 +61,12 @@ export function feedStdin(stdin: NodeJS.WritableStream, opts: ExecOptions): void
 export interface Transport {
   /** e.g. "deploy@10.0.0.5:22" — for messages. */
   readonly description: string;
+  /**
+   * Commands already run as root (ssh_user root, or converge itself running as
+   * root with connection: local): privileged commands then go without sudo,
+   * which minimal images with only a root login do not have.
+   */
+  readonly asRoot: boolean;
   exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   close(): Promise<void>;
 }

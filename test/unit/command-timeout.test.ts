@@ -1,5 +1,5 @@
-// command_timeout, for real on this machine: `sudo -n timeout` through the
-// local transport (the command line SSH would carry). A command past its time
+// command_timeout, for real on this machine: `timeout` through the local
+// transport (the command line SSH would carry; as root here, without sudo). A command past its time
 // is stopped with what it waits on, its cleanup runs, and the error says what
 // and for how long; a command within its time, or one that exits 124 itself,
 // is left alone; a command that outlives even the host's KILL is given up on.
@@ -58,6 +58,7 @@ function stuck(): { transport: Transport; settle: (r: ExecResult | Error) => voi
   let settle: (r: ExecResult | Error) => void = () => {};
   const transport: Transport = {
     description: 'stuck',
+    asRoot: false,
     exec: () => new Promise<ExecResult>((resolve, reject) => (settle = (r) => (r instanceof Error ? reject(r) : resolve(r)))),
     close: async () => {},
   };
@@ -96,7 +97,7 @@ test('a command that ends in time is not given up on', async () => {
 test('a host without `timeout`: a preflight error that says so, not "sudo does not work"', async () => {
   const r: Remote = {
     host: 'unit',
-    transport: { description: 'test', exec: async () => ({ code: 1, stdout: Buffer.alloc(0), stderr: 'sudo: timeout: command not found\n' }), close: async () => {} },
+    transport: { description: 'test', asRoot: false, exec: async () => ({ code: 1, stdout: Buffer.alloc(0), stderr: 'sudo: timeout: command not found\n' }), close: async () => {} },
   };
   const err = await sudoRun(r, 'true').catch((e) => e);
   assert.instance(err, PreflightError);

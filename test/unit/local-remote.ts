@@ -1,4 +1,5 @@
-// A Remote whose commands run on this machine through sh (sudo -n included, the
+// A Remote whose commands run on this machine through sh (sudo -n included, as
+// for an SSH user other than root: the
 // command line SSH would carry): no SSH, the same scripts, and a connection
 // that can be made to fail mid-transfer.
 import { execFileSync, spawn } from 'node:child_process';
@@ -23,6 +24,7 @@ export function local(): Fake {
       host: 'unit',
       transport: {
         description: 'local sh',
+        asRoot: false,
         exec: (command: string, opts: ExecOptions = {}) =>
           new Promise<ExecResult>((resolve, reject) => {
             const child = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -32,6 +32,7 @@ function remote(via: 'node' | 'sshd' | 'sshd-session', gone = false): Remote & {
     pids,
     transport: {
       description: `local via ${via}`,
+      asRoot: false,
       exec: (command: string, opts: ExecOptions = {}) =>
         new Promise<ExecResult>((resolve) => {
           // `; exit $?` keeps the shell from exec'ing the command: it stays its parent, as sshd does.

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { quote, sudoScript } from '../../lib/shell.js';
+import { privilegedCommand, quote, SBIN_DIRS } from '../../lib/shell.js';
 
 const roundTrip = (s: string): string => execFileSync('sh', ['-c', `printf %s ${quote(s)}`], { encoding: 'utf8' });
 
@@ -56,20 +56,31 @@ test('quote: safe words are left bare, others single-quoted', () => {
   assert.is(quote(''), "''");
 });
 
-test('sudoScript: sudo -n sh -c SCRIPT converge ARGS', () => {
-  assert.is(sudoScript('echo "$1"', ['a b', '/p']), `sudo -n sh -c 'echo "$1"' converge 'a b' /p`);
-  assert.is(sudoScript('true'), 'sudo -n sh -c true converge');
+const P = `PATH=\${PATH:-/usr/bin:/bin}:${SBIN_DIRS}\n`;
+
+test('privilegedCommand: sudo -n sh -c SCRIPT converge ARGS, the script after a PATH line', () => {
+  assert.is(privilegedCommand('echo "$1"', ['a b', '/p']), `sudo -n sh -c '${P}echo "$1"' converge 'a b' /p`);
+  assert.is(privilegedCommand('true'), `sudo -n sh -c '${P}true' converge`);
 });
 
-test('sudoScript with a limit: the host stops the command itself (timeout, TERM then KILL 5 s later)', () => {
-  assert.is(sudoScript('echo "$1"', ['/p'], 42), `sudo -n timeout -k 5 42 sh -c 'echo "$1"' converge /p`);
+test('privilegedCommand with a limit: the host stops the command itself (timeout, TERM then KILL 5 s later)', () => {
+  assert.is(privilegedCommand('echo "$1"', ['/p'], 42), `sudo -n timeout -k 5 42 sh -c '${P}echo "$1"' converge /p`);
 });
 
-test('sudoScript: the script really receives its arguments as "$@"', () => {
+test('privilegedCommand for a transport that is root already: no sudo', () => {
+  assert.is(privilegedCommand('echo "$1"', ['/p'], 42, false), `timeout -k 5 42 sh -c '${P}echo "$1"' converge /p`);
+});
+
+test('privilegedCommand: the script really receives its arguments as "$@"', () => {
   // Run the generated command line with a stand-in for sudo that drops "-n".
-  const line = sudoScript('printf "<%s>" "$0" "$@"', ['a b', "it's", '$X']);
+  const line = privilegedCommand('printf "<%s>" "$0" "$@"', ['a b', "it's", '$X']);
   const out = execFileSync('sh', ['-c', `sudo() { shift; "$@"; }; ${line}`], { encoding: 'utf8' });
   assert.is(out, "<converge><a b><it's><$X>");
+});
+
+test("privilegedCommand: the sbin directories come after the PATH the script is given (a root cron job's has none)", () => {
+  const line = privilegedCommand('printf %s "$PATH"', [], 5, false);
+  assert.is(execFileSync('sh', ['-c', line], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } }), `/usr/bin:/bin:${SBIN_DIRS}`);
 });
 
 test.run();
