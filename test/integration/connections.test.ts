@@ -402,6 +402,25 @@ test('connection: local also serves drift, verify and rollback (the drift timer 
   watch.close();
 });
 
+// ---- ssh_user root -------------------------------------------------------------------------
+
+test('ssh_user root: converges over SSH with no sudo in its commands (minimal images have none), then a no-op', async () => {
+  resetLab();
+  const inv = labHost({ ssh_user: 'root' });
+  const log = mark(SSHD_LOG);
+  const run = await converge(['-i', inv, '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.is(hostOf(report(run), 'lab-proxy').status, 'changed');
+  assert.match(readFileSync(MAPS, 'utf8'), `"Bearer ${TOKEN}" 1;`);
+  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+  assert.ok(log.since().some((l) => /^Accepted publickey for root from 127\.0\.0\.1/.test(l)), 'root logged in');
+  const before = snapshot();
+  const again = await converge(['-i', inv], ENV);
+  assert.is(again.code, 0, again.stdout + again.stderr);
+  assert.match(again.stdout, /preflight: root, nginx and includes ok; 0 change\(s\) planned/);
+  assert.equal(compare(before, snapshot()), [], 'the no-op writes nothing');
+});
+
 // ---- connections that drop ---------------------------------------------------------------
 
 /**

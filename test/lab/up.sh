@@ -79,12 +79,13 @@ chown "$LAB_USER:$LAB_USER" "$LAB_HOME/.ssh/authorized_keys"
 # ---- sshd and bastion ---------------------------------------------------------------
 install -d -m 0755 /run/sshd # privilege separation dir; normally made by systemd
 
-# lab_sshd NAME CONFIG KEY PORT WHAT: a loopback sshd for the lab user, its
-# config $LAB/sshd/CONFIG (the common settings, then its own from stdin), host
-# key $LAB/sshd/KEY, pid and log $RUN/NAME.{pid,log}. Started, or sent SIGHUP
-# when its config changed (the listener re-execs; sessions survive).
+# lab_sshd NAME CONFIG KEY PORT WHAT [USERS]: a loopback sshd for the lab user
+# (or USERS), its config $LAB/sshd/CONFIG (the common settings, then its own
+# from stdin), host key $LAB/sshd/KEY, pid and log $RUN/NAME.{pid,log}.
+# Started, or sent SIGHUP when its config changed (the listener re-execs;
+# sessions survive).
 lab_sshd() {
-  local name=$1 conf="$LAB/sshd/$2" key="$LAB/sshd/$3" port=$4 what=$5 changed out
+  local name=$1 conf="$LAB/sshd/$2" key="$LAB/sshd/$3" port=$4 what=$5 users=${6:-$LAB_USER} changed out
   [[ -f $key ]] || ssh-keygen -q -t ed25519 -N '' -C "converge-lab-$name" -f "$key"
   changed=$({
     cat <<EOF
@@ -93,7 +94,7 @@ ListenAddress 127.0.0.1
 Port $port
 HostKey $key
 PidFile $RUN/$name.pid
-AllowUsers $LAB_USER
+AllowUsers $users
 PermitRootLogin no
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys
@@ -117,11 +118,28 @@ EOF
   fi
 }
 
-lab_sshd sshd sshd_config ssh_host_ed25519_key "$SSH_PORT" sshd <<EOF
+# Root may log in too, from this machine and with the lab's key only (which
+# already gives root through the lab user's sudo): tests of ssh_user root,
+# whose commands go without sudo. Its key list is the lab's own, not root's,
+# and its PATH finds a sudo that refuses, as on a minimal image without sudo.
+printf 'from="127.0.0.1" %s\n' "$(cat "$LAB/client/id_ed25519.pub")" |
+  write_if_changed "$LAB/sshd/root_authorized_keys" 0600 >/dev/null
+install -d -m 0755 "$LAB/root-bin"
+write_if_changed "$LAB/root-bin/sudo" 0755 >/dev/null <<'EOF'
+#!/bin/sh
+# The lab's root login stands for a host without sudo: converge must not use it.
+echo "sudo: the lab's root login has no sudo (a minimal image), yet it was run" >&2
+exit 1
+EOF
+lab_sshd sshd sshd_config ssh_host_ed25519_key "$SSH_PORT" sshd "$LAB_USER root" <<EOF
 LogLevel VERBOSE
 MaxSessions 20
 MaxAuthTries 10
 Subsystem sftp /usr/lib/openssh/sftp-server
+Match User root Address 127.0.0.1
+  PermitRootLogin prohibit-password
+  AuthorizedKeysFile $LAB/sshd/root_authorized_keys
+  SetEnv PATH=$LAB/root-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 EOF
 
 # The bastion only forwards (ssh_jump), and only to the lab sshd (and to the
