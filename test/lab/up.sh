@@ -125,6 +125,10 @@ EOF
 printf 'from="127.0.0.1" %s\n' "$(cat "$LAB/client/id_ed25519.pub")" |
   write_if_changed "$LAB/sshd/root_authorized_keys" 0600 >/dev/null
 install -d -m 0755 "$LAB/root-bin"
+# Without PAM, sshd refuses an account whose password field starts with "!".
+if [[ $(getent shadow root | cut -d: -f2) == '!'* ]]; then
+  echo "lab: warning: root's password is locked ('!' in /etc/shadow), so the lab sshd refuses root logins and the tests of ssh_user root fail; 'usermod -p \"*\" root' leaves it without a password but not locked" >&2
+fi
 write_if_changed "$LAB/root-bin/sudo" 0755 >/dev/null <<'EOF'
 #!/bin/sh
 # The lab's root login stands for a host without sudo: converge must not use it.
