@@ -453,7 +453,8 @@ export class SshTransport implements Transport {
       throw err;
     }
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
-    // By name, as OpenSSH's PermitRootLogin does: another uid-0 account still goes through sudo.
+    // By name: asking the host for its uid would cost a round trip. Another uid-0
+    // account (a "toor") keeps going through sudo, which works for it too.
     return new SshTransport(`${at(target)}${via}`, target.user === 'root', name, client, jump);
   }
 
