@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { symlinkSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PreflightError } from '../../lib/errors.js';
 import { notFound, sudoOk, type Remote } from '../../lib/remote.js';
@@ -15,7 +15,7 @@ import { tempDir } from '../tempdir.js';
 /** A directory for PATH holding only these tools of this machine. */
 function pathWith(...tools: string[]): string {
   const dir = tempDir('converge-path-');
-  for (const t of tools) symlinkSync(join('/usr/bin', t), join(dir, t));
+  for (const t of tools) symlinkSync(['/usr/bin', '/bin'].map((d) => join(d, t)).find((p) => existsSync(p)) ?? t, join(dir, t));
   return dir;
 }
 
