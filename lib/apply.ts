@@ -35,8 +35,14 @@ export function tempPathFor(path: string): string {
 /** The file in a run's backup directory where each write is recorded before it happens: `E|C <path>` (existed, created). */
 export const JOURNAL = 'journal';
 
-export function runStamp(date = new Date()): string {
-  return `${date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}`;
+/**
+ * A run's backup directory name: the UTC time to the millisecond, then the
+ * pid. Names sort in time order: with seconds only, two runs in the same
+ * second sorted by pid, which is not time order (pids wrap, at 32768 by
+ * default), so pruning could drop the newer run and keep the older one.
+ */
+export function runStamp(date = new Date(), pid = process.pid): string {
+  return `${date.toISOString().replace(/[-:]/g, '')}-${pid}`;
 }
 
 // $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target,

@@ -28,8 +28,19 @@ export interface Manifest {
 
 export const MANIFEST = 'manifest.json';
 
-/** Run directories look like 20261126T150309Z-1234 (sortable by time); POSIX ERE for grep on the host. */
-export const RUN_DIR = '^[0-9]{8}T[0-9]{6}Z-[0-9]+$';
+/**
+ * Run directories look like 20261126T150309.123Z-1234 (see runStamp), or
+ * 20261126T150309Z-1234 as older versions named them; POSIX ERE for grep on
+ * the host.
+ */
+export const RUN_DIR = '^[0-9]{8}T[0-9]{6}([.][0-9]{3})?Z-[0-9]+$';
+
+/**
+ * Run directories, oldest first: bytewise (a locale's collation may skip
+ * punctuation). A run of an older version sorts after one of this version
+ * within the same second only.
+ */
+const SORTED_RUNS = `ls -1 | grep -E '${RUN_DIR}' | LC_ALL=C sort`;
 
 export function manifestOf(journal: Journal, meta: Omit<Manifest, 'version' | 'entries' | 'run' | 'state'>, state: Manifest['state']): Manifest {
   return {
@@ -73,7 +84,7 @@ export async function writeManifest(r: Remote, journal: Journal, manifest: Manif
  * thing a run does under its lock (see releaseLock), so that no other run's
  * directory is in the making.
  */
-export const PRUNE_RUNS = `ls -1 | grep -E '${RUN_DIR}' | sort | head -n -"$keep" | while IFS= read -r d; do rm -rf -- "$d" && echo "pruned $d"; done`;
+export const PRUNE_RUNS = `${SORTED_RUNS} | head -n -"$keep" | while IFS= read -r d; do rm -rf -- "$d" && echo "pruned $d"; done`;
 
 /**
  * A run's manifest completed from the journal its writes left (`E|C <path>`
@@ -96,7 +107,7 @@ export function manifestFromJournal(backupDir: string, run: string, journal: str
     run,
     host: '',
     command: 'a run that did not finish (killed, interrupted or disconnected)',
-    started: run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z-.*$/, '$1-$2-$3T$4:$5:$6Z'),
+    started: run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3})?Z-.*$/, '$1-$2-$3T$4:$5:$6$7Z'),
     state: 'interrupted',
     entries,
   };
@@ -108,7 +119,7 @@ export async function listBackups(r: Remote, backupDir: string): Promise<Manifes
     r,
     `listing ${backupDir}`,
     `cd -- "$1" 2>/dev/null || exit 0
-for d in $(ls -1 | grep -E '${RUN_DIR}' | sort); do
+for d in $(${SORTED_RUNS}); do
   [ -f "$d/$2" ] || [ -f "$d/$3" ] || continue
   printf '%s\\035' "$d"; cat "$d/$2" 2>/dev/null; printf '\\035'; cat "$d/$3" 2>/dev/null; printf '\\036'
 done`,

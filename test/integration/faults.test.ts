@@ -546,7 +546,7 @@ test('sudo removed mid-run: a clear `sudo -n` error, the rollback failure report
     assert.match(h.error, /NOPASSWD/);
     // Without sudo nothing can be put back: the report says which paths and where the backups are.
     assert.match(h.rollback_error, /rollback could not restore \d path\(s\)/);
-    assert.match(h.rollback_error, new RegExp(`${LAB}/backups/\\d{8}T\\d{6}Z-\\d+`));
+    assert.match(h.rollback_error, new RegExp(`${LAB}/backups/\\d{8}T\\d{6}\\.\\d{3}Z-\\d+`));
     const which = wholeFiles(old, neu);
     assert.is(which.get(HOOK), 'new');
     assert.is(which.get(MAPS), 'new');

@@ -49,7 +49,7 @@ function tokenFile(name: string, content: string): string {
 const ok = (token: string) => gateway('/ollama/v1/models', { Authorization: `Bearer ${token}` }).then((r) => r.status);
 const noToken = (r: { stdout: string; stderr: string }, t: string) => !r.stdout.includes(t) && !r.stderr.includes(t);
 const json = (r: { stdout: string }) => JSON.parse(r.stdout).hosts[0];
-const backupRuns = () => (existsSync(BACKUPS) ? readdirSync(BACKUPS).filter((d) => /^\d{8}T\d{6}Z-\d+$/.test(d)).sort() : []);
+const backupRuns = () => (existsSync(BACKUPS) ? readdirSync(BACKUPS).filter((d) => /^\d{8}T\d{6}\.\d{3}Z-\d+$/.test(d)).sort() : []);
 
 // ---- where the token comes from ---------------------------------------------------
 
@@ -469,8 +469,8 @@ test('rollback.mjs --list shows the kept runs; rollback restores the vhost byte-
   const [header, ...lines] = list.stdout.trim().split('\n');
   assert.is(header, `lab-proxy: 2 backup run(s) in ${join(LAB, 'backups')}, oldest first; restore one with --to RUN (default: the latest applied)`);
   assert.is(lines.length, 2);
-  assert.match(lines[0], /^\d{8}T\d{6}Z-\d+ {2}applied {6}4 path\(s\) {2}converge -i \S+$/);
-  assert.match(lines[1], /^\d{8}T\d{6}Z-\d+ {2}applied {6}2 path\(s\) {2}converge -i \S+ --rotate-token$/);
+  assert.match(lines[0], /^\d{8}T\d{6}\.\d{3}Z-\d+ {2}applied {6}4 path\(s\) {2}converge -i \S+$/);
+  assert.match(lines[1], /^\d{8}T\d{6}\.\d{3}Z-\d+ {2}applied {6}2 path\(s\) {2}converge -i \S+ --rotate-token$/);
   const listJson = JSON.parse((await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list', '--json'], {}, 'rollback.mjs')).stdout);
   assert.equal(listJson.runs.map((m: { run: string }) => m.run), backupRuns());
 

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { posix } from 'node:path';
 import { runStamp, tempPathFor } from '../../lib/apply.js';
+import { RUN_DIR } from '../../lib/backups.js';
 
 const paths = [
   '/etc/nginx/conf.d/ia-enso-http-maps.conf',
@@ -32,10 +33,11 @@ test('tempPathFor: the temp name is not matched by the usual include globs', () 
   assert.not.match(t, /\.conf$/);
 });
 
-test('runStamp: compact UTC timestamp and the pid', () => {
-  assert.is(runStamp(new Date('2024-01-02T03:04:05.678Z')), `20240102T030405Z-${process.pid}`);
-  assert.is(runStamp(new Date('2030-12-31T23:59:59.000Z')), `20301231T235959Z-${process.pid}`);
-  assert.match(runStamp(), /^\d{8}T\d{6}Z-\d+$/);
+test('runStamp: compact UTC timestamp to the millisecond, and the pid', () => {
+  assert.is(runStamp(new Date('2024-01-02T03:04:05.678Z')), `20240102T030405.678Z-${process.pid}`);
+  assert.is(runStamp(new Date('2030-12-31T23:59:59.000Z'), 42), '20301231T235959.000Z-42');
+  assert.match(runStamp(), /^\d{8}T\d{6}\.\d{3}Z-\d+$/);
+  assert.match(runStamp(), new RegExp(RUN_DIR));
 });
 
 test('runStamp: sorts in time order and is a single path segment', () => {
@@ -44,6 +46,15 @@ test('runStamp: sorts in time order and is a single path segment', () => {
   assert.ok(a < b);
   assert.not.ok(a.includes('/'));
   assert.not.ok(a.includes(':'));
+});
+
+test('runStamp: two runs in the same second sort in time order, whatever their pids (they wrap at 32768)', () => {
+  const runs = [
+    runStamp(new Date('2026-12-08T02:43:09.100Z'), 9998),
+    runStamp(new Date('2026-12-08T02:43:09.400Z'), 10005),
+    runStamp(new Date('2026-12-08T02:43:09.700Z'), 300),
+  ];
+  assert.equal([...runs].sort(), runs);
 });
 
 test.run();

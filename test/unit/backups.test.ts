@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { manifestFromJournal } from '../../lib/backups.js';
 
-const RUN = '20261126T150309Z-1234';
+const RUN = '20261126T150309Z-1234'; // as versions before milliseconds named runs
 
 test('manifestFromJournal: each path once, in order, existed paths with their backup copy, created ones without', () => {
   const m = manifestFromJournal('/var/backups/converge', RUN, [
@@ -23,6 +23,11 @@ test('manifestFromJournal: each path once, in order, existed paths with their ba
     { path: '/etc/nginx/conf.d/ia-enso-http-maps.conf', existed: true, backup: `/var/backups/converge/${RUN}/etc/nginx/conf.d/ia-enso-http-maps.conf` },
     { path: '/etc/nginx/sites-available/gw.conf', existed: true, backup: `/var/backups/converge/${RUN}/etc/nginx/sites-available/gw.conf` },
   ]);
+});
+
+test("manifestFromJournal: an interrupted run's start comes from its name, to the millisecond when the name has it", () => {
+  assert.is(manifestFromJournal('/b', '20261208T024309.457Z-10005', 'C /etc/x').started, '2026-12-08T02:43:09.457Z');
+  assert.is(manifestFromJournal('/b', RUN, 'C /etc/x').started, '2026-11-26T15:03:09Z', 'a name of an older version');
 });
 
 test('manifestFromJournal: a torn last line or junk is ignored; relative paths are refused', () => {

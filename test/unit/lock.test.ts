@@ -250,6 +250,17 @@ test('release prunes the backup directory to its newest runs first, and only whi
   assert.not.ok(existsSync(path), 'and the lock is released');
 });
 
+test('release prunes by time, not by name as text: runs in the same second, pids that wrapped, and older names', async () => {
+  const path = lockPath();
+  const backups = join(dir, `backups-${n}-same-second`);
+  // Oldest first: an older version's name (seconds only), then three runs in one second.
+  const runs = ['20261207T235959Z-31000', '20261208T024309.100Z-9998', '20261208T024309.400Z-10005', '20261208T024309.700Z-300'];
+  for (const d of runs) mkdirSync(join(backups, d), { recursive: true });
+  await acquireLock(remote('node'), 'converge holder', 0, path);
+  assert.equal(await releaseLock(remote('node'), path, { dir: backups, keep: 2 }), runs.slice(0, 2), 'the two oldest go');
+  assert.equal(readdirSync(backups).sort(), runs.slice(2).sort());
+});
+
 test('release of a lock that is already gone is not an error', async () => {
   await releaseLock(remote('node'), lockPath());
 });
