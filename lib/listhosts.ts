@@ -2,6 +2,7 @@
 // connecting anywhere. Pure; secrets are redacted by the caller's list too.
 import type { HostConfig } from './inventory.js';
 import { redact } from './secrets.js';
+import { runsAsRoot } from './transport/root.js';
 import { STAGE_NAMES, type StageSelection } from './tags.js';
 import { VAR_NAMES } from './variables.js';
 
@@ -17,8 +18,8 @@ export interface ListHostsContext {
 /** How a host is reached, in one line. */
 function reach(h: HostConfig): string {
   const v = h.vars;
-  if (v.connection === 'local') return 'local (this machine, no SSH)';
-  return `ssh ${v.ssh_user}@${v.ssh_host}:${v.ssh_port}${v.ssh_jump ? ` via ${v.ssh_jump}` : ''}`;
+  const how = v.connection === 'local' ? 'local (this machine, no SSH)' : `ssh ${v.ssh_user}@${v.ssh_host}:${v.ssh_port}${v.ssh_jump ? ` via ${v.ssh_jump}` : ''}`;
+  return `${how}, ${runsAsRoot(v) ? 'as root, no sudo' : 'sudo -n'}`;
 }
 
 function passphraseState(h: HostConfig, env: NodeJS.ProcessEnv): string | null {

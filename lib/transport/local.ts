@@ -4,11 +4,12 @@
 import { spawn } from 'node:child_process';
 import { hostname, userInfo } from 'node:os';
 import { ConnectionError } from '../errors.js';
+import { runningAsRoot } from './root.js';
 import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
 
 export class LocalTransport implements Transport {
   readonly description: string;
-  readonly asRoot = process.getuid?.() === 0;
+  readonly asRoot = runningAsRoot();
   private closed = false;
 
   private constructor(private readonly name: string) {

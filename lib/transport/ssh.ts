@@ -12,6 +12,7 @@ import { parseJump, type HostVars } from '../variables.js';
 import { JumpPool, type JumpLease } from './jumps.js';
 import { decodedOnce } from './signer.js';
 import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
+import { isRootLogin } from './root.js';
 
 // ssh2 is CommonJS: only its default export is reliable under ESM.
 const { Client: SshClient, utils } = ssh2;
@@ -453,9 +454,7 @@ export class SshTransport implements Transport {
       throw err;
     }
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
-    // By name: asking the host for its uid would cost a round trip. Another uid-0
-    // account (a "toor") keeps going through sudo, which works for it too.
-    return new SshTransport(`${at(target)}${via}`, target.user === 'root', name, client, jump);
+    return new SshTransport(`${at(target)}${via}`, isRootLogin(target.user), name, client, jump);
   }
 
   private lostError(reason: string, command?: string): ConnectionError {

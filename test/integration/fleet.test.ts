@@ -61,7 +61,7 @@ test('--list-hosts shows each selected host once with its effective variables, a
     const text = await converge(['-i', inv, '--list-hosts', '--limit', 'fleet,!decoy-*'], ENV);
     assert.is(text.code, 0, text.stderr);
     assert.match(text.stdout, /^1 host\(s\) selected from .* \(--limit fleet,!decoy-\*\); nothing was contacted$/m);
-    assert.match(text.stdout, /^lab-proxy {2}\[ssh converge-lab@127\.0\.0\.1:2222\] {2}groups: fleet, lab, also$/m);
+    assert.match(text.stdout, /^lab-proxy {2}\[ssh converge-lab@127\.0\.0\.1:2222, sudo -n\] {2}groups: fleet, lab, also$/m);
     assert.match(text.stdout, /bearer token: from IA_ENSO_OLLAMA_BEARER_TOKEN \(<redacted>\)/);
     assert.not.ok(text.stdout.includes(TOKEN));
     assert.is(watch.count(), 0, 'no connection to the listed host');
@@ -76,7 +76,7 @@ test('--list-hosts on the production inventory lists it without connecting anywh
   const run = await converge(['--list-hosts'], ENV);
   assert.is(run.code, 0, run.stderr);
   assert.match(run.stdout, /nothing was contacted/);
-  assert.match(run.stdout, /^\S+ {2}\[ssh \S+@\S+:22 via \S+@\S+\]/m);
+  assert.match(run.stdout, /^\S+ {2}\[ssh \S+@\S+:22 via \S+@\S+, sudo -n\]/m);
 });
 
 // ---- selection and precedence, for real ----------------------------------------------

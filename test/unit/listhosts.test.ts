@@ -23,8 +23,9 @@ all:
 test('text: one block per host with every variable, how it is reached and its groups', () => {
   const out = listHostsText(HOSTS, { inventory: 'inv.yml', limit: 'all', stages: everyStage(), envToken: TOKEN, env: { KEY_PASS: 'hunter2' } });
   assert.match(out, /^2 host\(s\) selected from inv\.yml \(--limit all\); nothing was contacted$/m);
-  assert.match(out, /^p1 {2}\[ssh deploy@10\.0\.0\.5:22\]$/m);
-  assert.match(out, /^p2 {2}\[local \(this machine, no SSH\)\] {2}groups: eu$/m);
+  assert.match(out, /^p1 {2}\[ssh deploy@10\.0\.0\.5:22, sudo -n\]$/m);
+  const local = process.getuid?.() === 0 ? 'as root, no sudo' : 'sudo -n';
+  assert.match(out, new RegExp(`^p2 {2}\\[local \\(this machine, no SSH\\), ${local}\\] {2}groups: eu$`, 'm'));
   assert.match(out, /^ {2}ssh_jump +ops@bastion\.example\.com:2200$/m);
   assert.match(out, /^ {2}listen_address +-$/m);
   assert.match(out, /KEY_PASS is set \(<redacted>\)/);
@@ -39,6 +40,14 @@ test('JSON: the effective variables, stages, and no secret', () => {
   assert.is(doc.hosts[1].vars.connection, 'local');
   assert.is(doc.hosts[1].passphrase_set, false);
   assert.is(doc.hosts[0].vars.ssh_port, 22);
+});
+
+test('how privileged commands will run: no sudo for a root login, sudo -n for any other user', () => {
+  const [root, other] = parseInventory('all:\n  vars: { domain: gw.example.com, backend_ip: 10.0.0.1 }\n  hosts:\n    r: { ssh_user: root }\n    t: { ssh_user: toor }\n', 'inv.yml');
+  const out = listHostsText([root, other], { inventory: 'inv.yml', stages: everyStage(), env: {} });
+  assert.match(out, /^r {2}\[ssh root@r:22, as root, no sudo\]$/m);
+  assert.match(out, /^t {2}\[ssh toor@t:22, sudo -n\]$/m);
+  assert.is(JSON.parse(listHostsJson([root], { inventory: 'inv.yml', stages: everyStage(), env: {} })).hosts[0].reach, 'ssh root@r:22, as root, no sudo');
 });
 
 test.run();
