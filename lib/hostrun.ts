@@ -141,12 +141,13 @@ export class HostRun {
     }
     // A verify_ca that verify cannot use fails the host now, before anything is contacted or
     // changed: later, it would be every probe's TLS error, and the gate would roll the changes back.
-    const ca = this.opts.probeEarly && this.opts.mode === 'apply' ? loadCa(v) : undefined;
+    const verifies = this.opts.probeEarly && this.opts.mode === 'apply';
+    const ca = verifies ? loadCa(v) : undefined;
     // Only a run that may turn out to be a no-op. Their connections open while SSH logs in (this
     // thread mostly waits for sshd then), but no request goes before the login: a host converge
     // cannot log in to gets none. Without a local token, those that carry one wait for the read.
     let login: Deferred | undefined;
-    if (this.opts.probeEarly && this.opts.mode === 'apply' && !this.opts.restore && !this.opts.rotateToken) {
+    if (verifies && !this.opts.restore && !this.opts.rotateToken) {
       login = deferred();
       this.early = EarlyProbes.start(v, ca, this.local?.value ?? null, login.promise);
     }

@@ -12,7 +12,7 @@ import { parseJump, type HostVars } from '../variables.js';
 import { JumpPool, type JumpLease } from './jumps.js';
 import { decodedOnce } from './signer.js';
 import { feedStdin, type ExecOptions, type ExecResult, type Transport } from './types.js';
-import { isRootLogin } from './root.js';
+import { runsAsRoot } from './root.js';
 
 // ssh2 is CommonJS: only its default export is reliable under ESM.
 const { Client: SshClient, utils } = ssh2;
@@ -454,7 +454,7 @@ export class SshTransport implements Transport {
       throw err;
     }
     const via = vars.ssh_jump ? ` via ${vars.ssh_jump}` : '';
-    return new SshTransport(`${at(target)}${via}`, isRootLogin(target.user), name, client, jump);
+    return new SshTransport(`${at(target)}${via}`, runsAsRoot(vars), name, client, jump);
   }
 
   private lostError(reason: string, command?: string): ConnectionError {
