@@ -36,10 +36,11 @@ export function tempPathFor(path: string): string {
 export const JOURNAL = 'journal';
 
 /**
- * A run's backup directory name: the UTC time to the millisecond, then the
- * pid. Names sort in time order: with seconds only, two runs in the same
- * second sorted by pid, which is not time order (pids wrap, at 32768 by
- * default), so pruning could drop the newer run and keep the older one.
+ * A run's backup directory name: the UTC time to the millisecond (the host's
+ * clock when the run took its lock, see HostRun), then the pid. Names sort in
+ * time order: with seconds only, two runs in the same second sorted by pid,
+ * which is not time order (pids wrap, at 32768 by default), so pruning could
+ * drop the newer run and keep the older one.
  */
 export function runStamp(date = new Date(), pid = process.pid): string {
   return `${date.toISOString().replace(/[-:]/g, '')}-${pid}`;

@@ -110,7 +110,12 @@ export class HostRun {
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
     this.local = localToken(host, process.env);
     this.outcome = { host: host.name, status: 'ok', changes: [], notes: [], probes: [], findings: [] };
-    this.journal = { backupDir: `${host.vars.backup_dir}/${runStamp()}`, entries: [] };
+    // This machine's clock until the lock gives the host's (see lock).
+    this.journal = { backupDir: this.backupDirAt(new Date()), entries: [] };
+  }
+
+  private backupDirAt(clock: Date): string {
+    return `${this.host.vars.backup_dir}/${runStamp(clock)}`;
   }
 
   get vars() {
@@ -191,12 +196,15 @@ export class HostRun {
 
   /** Takes the host's lock; with `then`, runs it in the same command once taken, and returns its result. */
   private async lock(then: UnderLock | null = null): Promise<ExecResult | null> {
-    const { note, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then).catch((err) => {
+    const { note, hostClock, result } = await lockAndRun(this.r, this.opts.command ?? 'converge', this.opts.lockTimeout ?? 0, then).catch((err) => {
       // Stopped after it may have taken the lock: the release (see close) leaves a lock this session does not own.
       if (err instanceof CommandStoppedError) this.locked = true;
       throw err;
     });
     this.locked = true;
+    // Nothing is written before the lock: the run's backups are named by the
+    // host's clock, which orders every operator's runs on it (see hostClockOf).
+    if (hostClock && this.journal.entries.length === 0) this.journal.backupDir = this.backupDirAt(hostClock);
     if (note) {
       this.unfinished = true;
       this.outcome.notes.push(`${note}; nginx is validated and reloaded so that it serves the files on disk`);

@@ -29,8 +29,9 @@ done
 owner="$pid $(field "$pid" 22)"
 `;
 
-// $1 lock dir, $2 holder line. Prints "acquired", "takeover <old holder>" or
-// "held <holder>" (exit 3). A new lock is built aside and renamed into place,
+// $1 lock dir, $2 holder line. Prints "acquired <now>", "takeover <now> <old
+// holder>" or "held <holder>" (exit 3); <now> is the host's clock once the
+// lock is taken, or "-" (see hostClockOf). A new lock is built aside and renamed into place,
 // so it is never seen without its holder (a run that read an empty holder
 // would take it for stale). A stale lock is taken over by one contender at a
 // time, under $1.takeover, by renaming a new holder file over the old one: the
@@ -47,7 +48,8 @@ mkdir -m 0700 -- "$new" && printf '%s\\n%s\\n' "$owner" "$who" > "$new/holder" |
 # rename(2) fails on an existing lock (never empty): only one claim wins.
 claim() { mv -T -- "$new" "$lock" 2>/dev/null; }
 holder() { sed -n 2p "$lock/holder" 2>/dev/null; }
-if claim; then echo acquired; exit 0; fi
+host_now() { now=$(date -u +%Y%m%dT%H%M%S.%3NZ 2>/dev/null | tr -d ' '); printf '%s' "\${now:--}"; }
+if claim; then echo "acquired $(host_now)"; exit 0; fi
 old=$(cat "$lock/holder" 2>/dev/null)
 set -- $old
 # Alive: the same process (pid and start time), and not a zombie — a session
@@ -61,12 +63,12 @@ find "$lock.takeover" -maxdepth 0 -mmin +1 -exec rmdir -- {} + 2>/dev/null || tr
 if mkdir -- "$lock.takeover" 2>/dev/null; then
   if [ -d "$lock" ] && [ "$(cat "$lock/holder" 2>/dev/null)" = "$old" ] &&
     cp -- "$new/holder" "$lock/.holder.$$" && mv -f -- "$lock/.holder.$$" "$lock/holder"; then
-    rmdir -- "$lock.takeover"; echo "takeover $(printf '%s' "$old" | sed -n 2p)"; exit 0
+    rmdir -- "$lock.takeover"; echo "takeover $(host_now) $(printf '%s' "$old" | sed -n 2p)"; exit 0
   fi
   rm -f -- "$lock/.holder.$$"
   # The holder read above released the lock and ended since: a normal
   # hand-over, not a dead run (whose files would need a reload).
-  if claim; then rmdir -- "$lock.takeover"; echo acquired; exit 0; fi
+  if claim; then rmdir -- "$lock.takeover"; echo "acquired $(host_now)"; exit 0; fi
   rmdir -- "$lock.takeover"
 fi
 echo "held $(holder)"; exit 3
@@ -123,12 +125,38 @@ export async function acquireLock(r: Remote, command: string, timeoutS: number, 
   return (await lockAndRun(r, command, timeoutS, null, path, sleep)).note;
 }
 
+/** What taking the lock tells: a note when a stale lock was taken over, and the host's clock when it was taken. */
+export interface Taken {
+  note: string | null;
+  /** Null when the host's `date` cannot print milliseconds (not GNU coreutils): the run is then named from this machine's clock. */
+  hostClock: Date | null;
+}
+
+/**
+ * The host's clock in ACQUIRE's line (`date -u +%Y%m%dT%H%M%S.%3NZ`). Run
+ * names come from it (see runStamp): runs on a host are taken in turn under
+ * its lock, so its one clock orders them whatever the operators' clocks say.
+ */
+export function hostClockOf(word: string): Date | null {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(word);
+  if (!m) return null;
+  const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** "acquired <now>" or "takeover <now> <old holder>", as ACQUIRE prints them. */
+function taken(line: string): Taken {
+  const [word, now = '', ...holder] = line.split(' ');
+  const note = word === 'acquired' ? null : `took over a stale lock (its run is gone): ${holder.join(' ').trim() || 'no holder recorded'}`;
+  return { note, hostClock: hostClockOf(now) };
+}
+
 /**
  * acquireLock, and with `then`, the script run by the same command once the
  * lock is taken: `result` is its exit code and output (the lock's own line
  * taken off), null without `then`.
  */
-export async function lockAndRun(r: Remote, command: string, timeoutS: number, then: UnderLock | null, path = LOCK_PATH, sleep = pause): Promise<{ note: string | null; result: ExecResult | null }> {
+export async function lockAndRun(r: Remote, command: string, timeoutS: number, then: UnderLock | null, path = LOCK_PATH, sleep = pause): Promise<Taken & { result: ExecResult | null }> {
   const deadline = Date.now() + timeoutS * 1000;
   const who = holderLine(command);
   // The lock's script in a subshell: its exits and traps stay its own; "$@" is then the script's.
@@ -141,9 +169,9 @@ export async function lockAndRun(r: Remote, command: string, timeoutS: number, t
     const nl = text.indexOf('\n');
     const out = (nl < 0 ? text : text.slice(0, nl)).trim();
     // Once the lock's line says it is taken, the exit code is the script's.
-    if (/^(acquired|takeover( |$))/.test(out) && (then || res.code === 0)) {
+    if (/^(acquired|takeover)( |$)/.test(out) && (then || res.code === 0)) {
       const result = then ? { code: res.code, stdout: res.stdout.subarray(nl + 1), stderr: res.stderr } : null;
-      return { note: out === 'acquired' ? null : `took over a stale lock (its run is gone): ${out.slice(9) || 'no holder recorded'}`, result };
+      return { ...taken(out), result };
     }
     if (res.code !== 3) {
       throw new LockError(`cannot take the lock (exit ${res.code})`, { host: r.host, where: path, detail: res.stderr || text.trim(), hint: 'check that /run/lock exists and is writable by root' });

@@ -449,6 +449,43 @@ test('an apply that replaces files keeps the old ones under backup_dir/<run>/ wi
   assert.not.ok(text.includes('server {'), 'no file content');
 });
 
+/** NODE_OPTIONS for a converge whose machine's clock is `ms` ahead (new Date() and Date.now(); dates given stay as given). */
+function clockAhead(ms: number): Record<string, string> {
+  const file = join(tmp, 'clock-ahead.cjs');
+  writeFileSync(file, `const Real = Date;
+globalThis.Date = class extends Real {
+  constructor(...a) { if (a.length === 0) super(Real.now() + ${ms}); else super(...a); }
+  static now() { return Real.now() + ${ms}; }
+};
+`);
+  return { NODE_OPTIONS: `--require ${file}` };
+}
+
+test('two operators whose clocks disagree: their runs are named by the host\'s clock, so the latest is the one the host saw last', async () => {
+  resetLab();
+  const HOUR = 3_600_000;
+  const ahead = await run(['-i', LAB_INVENTORY], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, ...clockAhead(HOUR) });
+  assert.is(ahead.code, 0, ahead.stdout + ahead.stderr);
+  writeFileSync(SITE, readFileSync(SITE, 'utf8') + '# hand edit\n', { mode: 0o644 });
+  const before = Date.now();
+  const later = await run(['-i', LAB_INVENTORY, '--json'], { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN });
+  assert.is(later.code, 0, later.stdout + later.stderr);
+  const runs = backupRuns();
+  assert.is(runs.length, 2);
+  const manifests = runs.map((r) => JSON.parse(readFileSync(join(BACKUPS, r, 'manifest.json'), 'utf8')));
+  // The first operator's machine was an hour ahead (its manifest says when it started by that clock) ...
+  assert.ok(Date.parse(manifests[0].started) >= before + HOUR / 2, `started ${manifests[0].started} by a clock an hour ahead`);
+  // ... yet its run sorts first: named by the host, as every run on it.
+  assert.match(manifests[1].command, / --json$/, 'the later run is the latest');
+  assert.ok(Date.parse(runs[0].replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3}Z).*/, '$1-$2-$3T$4:$5:$6$7')) < before, `${runs[0]}: the host's time`);
+  const list = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list', '--json'], {}, 'rollback.mjs');
+  assert.equal(JSON.parse(list.stdout).runs.map((m: { run: string }) => m.run), runs, 'rollback.mjs sees them in the same order');
+  // Rollback to the latest puts the hand edit back: the state before the later run.
+  const rb = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy'], {}, 'rollback.mjs');
+  assert.is(rb.code, 0, rb.stdout + rb.stderr);
+  assert.match(readFileSync(SITE, 'utf8'), /# hand edit\n$/);
+});
+
 test('rollback.mjs --list shows the kept runs; rollback restores the vhost byte-identical and the token from before a rotation', async () => {
   resetLab();
   const none = await run(['-i', LAB_INVENTORY, '--limit', 'lab-proxy', '--list'], {}, 'rollback.mjs');

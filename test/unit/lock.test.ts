@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, LOCK_PATH, LockError, lockAndRun, lockNote, releaseLock } from '../../lib/lock.js';
+import { acquireLock, hostClockOf, LOCK_PATH, LockError, lockAndRun, lockNote, releaseLock } from '../../lib/lock.js';
 import type { Remote } from '../../lib/remote.js';
 import type { ExecOptions, ExecResult } from '../../lib/transport/types.js';
 import { tempDir } from '../tempdir.js';
@@ -23,7 +23,7 @@ const lockPath = () => join(dir, `case-${++n}`, 'converge.lock');
  * Each command in its own short-lived shell named `name` (a session that ends with the command), or straight under node.
  * `gone`: the client end is closed, as when the connection dies: what the command writes meets a closed pipe.
  */
-function remote(via: 'node' | 'sshd' | 'sshd-session', gone = false): Remote & { pids: number[] } {
+function remote(via: 'node' | 'sshd' | 'sshd-session', gone = false, env?: NodeJS.ProcessEnv): Remote & { pids: number[] } {
   const shell = via === 'node' ? 'sh' : join(dir, via);
   if (via !== 'node' && !existsSync(shell)) symlinkSync('/bin/sh', shell);
   const pids: number[] = [];
@@ -32,11 +32,12 @@ function remote(via: 'node' | 'sshd' | 'sshd-session', gone = false): Remote & {
     pids,
     transport: {
       description: `local via ${via}`,
-      asRoot: false,
+      // With its own environment, no sudo: sudo's secure_path would replace its PATH.
+      asRoot: env !== undefined,
       exec: (command: string, opts: ExecOptions = {}) =>
         new Promise<ExecResult>((resolve) => {
           // `; exit $?` keeps the shell from exec'ing the command: it stays its parent, as sshd does.
-          const child = spawn(shell, ['-c', `${command}\nexit $?`], { stdio: ['pipe', 'pipe', 'pipe'] });
+          const child = spawn(shell, ['-c', `${command}\nexit $?`], { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
           pids.push(child.pid!);
           const out: Buffer[] = [];
           let err = '';
@@ -322,6 +323,55 @@ test('a lock directory whose holder file is empty (made by hand, or a crash) is 
   writeFileSync(join(path, 'holder'), '');
   assert.is(await acquireLock(remote('node'), 'converge', 0, path), 'took over a stale lock (its run is gone): no holder recorded');
   assert.match(holder(path).line, /command: converge\)$/);
+});
+
+/** A remote whose `date`, asked for the run name's format, prints `says` (or fails, with null); any other use is the real date. */
+function hostWithClock(says: string | null): Remote & { pids: number[] } {
+  const bin = join(dir, `clock-${++n}`);
+  mkdirSync(bin);
+  const real = execFileSync('sh', ['-c', 'command -v date'], { encoding: 'utf8' }).trim();
+  const answer = says === null ? 'exit 1' : `echo '${says}'`;
+  writeFileSync(join(bin, 'date'), `#!/bin/sh\ncase "$*" in *%3N*) ${answer} ;; *) exec ${real} "$@" ;; esac\n`, { mode: 0o755 });
+  return remote('node', false, { ...process.env, PATH: `${bin}:${process.env.PATH}` });
+}
+
+test('taking the lock tells the host\'s clock (runs are named by it), on a free lock and on a takeover', async () => {
+  const path = lockPath();
+  const before = Date.now();
+  const real = await lockAndRun(remote('node'), 'converge now', 0, null, path);
+  const after = Date.now();
+  assert.ok(real.hostClock, 'GNU date prints milliseconds');
+  // The host here is this machine: its clock, to the millisecond, while the lock was taken.
+  assert.ok(real.hostClock.getTime() >= before - 1 && real.hostClock.getTime() <= after + 1, `${real.hostClock.toISOString()} within ${before}..${after}`);
+  await releaseLock(remote('node'), path);
+
+  const ahead = await lockAndRun(hostWithClock('20300101T000000.123Z'), 'converge skewed', 0, { script: 'echo read', args: [] }, path);
+  assert.is(ahead.hostClock?.toISOString(), '2030-01-01T00:00:00.123Z', 'the host\'s clock, not this machine\'s');
+  assert.is(ahead.note, null);
+  assert.is(ahead.result?.stdout.toString(), 'read\n', 'the script under the lock gets its own output only');
+  rmSync(path, { recursive: true });
+
+  staleLock(path);
+  const takeover = await lockAndRun(hostWithClock('20291231T235959.999Z'), 'converge next', 0, null, path);
+  assert.is(takeover.hostClock?.toISOString(), '2029-12-31T23:59:59.999Z');
+  assert.match(String(takeover.note), /^took over a stale lock \(its run is gone\): converge on old-laptop \(pid 4242/);
+});
+
+test('a host whose date cannot print milliseconds, or fails: no host clock (the run is named by this machine\'s)', async () => {
+  for (const says of ['20261208T101010.%3NZ', '20261208T101010.3NZ', null]) {
+    const path = lockPath();
+    const taken = await lockAndRun(hostWithClock(says), 'converge old date', 0, null, path);
+    assert.is(taken.hostClock, null, String(says));
+    assert.is(taken.note, null, 'the lock is taken all the same');
+    assert.is(holder(path).owner, process.pid);
+  }
+});
+
+test('hostClockOf: only a real UTC time to the millisecond', () => {
+  assert.is(hostClockOf('20261208T033000.457Z')?.toISOString(), '2026-12-08T03:30:00.457Z');
+  for (const bad of ['-', '', '20261308T033000.457Z', '20261208T033000Z', '20261208T033000.457', '2026-12-08T03:30:00.457Z', '20261208T033000.457Z-1']) {
+    assert.is(hostClockOf(bad), null, bad);
+  }
 });
 
 test('lockNote: names the holder from its holder file (second line), or says none is recorded', () => {
