@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 import type { Change } from './plan.js';
 import type { FileFacts } from './facts.js';
 import { RollbackError } from './errors.js';
-import { sudoOk, type Remote } from './remote.js';
+import { privilegedOk, type Remote } from './remote.js';
 import { EXIT_ON_SIGNALS } from './shell.js';
 
 export interface JournalEntry {
@@ -95,7 +95,7 @@ export async function applyChange(r: Remote, journal: Journal, change: Change, c
   if (!known) journal.entries.push(entry);
   const kind = spec.absent ? 'absent' : spec.linkTo !== undefined ? 'link' : 'file';
   const body = kind === 'file' ? (content ?? spec.content ?? '') : undefined;
-  await sudoOk(
+  await privilegedOk(
     r,
     `${spec.absent ? 'removing' : 'writing'} ${spec.path}`,
     WRITE,
@@ -135,7 +135,7 @@ fi
 
 /** Creates a directory (root, 0755) unless it exists; journaled so rollback removes it. */
 export async function ensureDirectory(r: Remote, journal: Journal, path: string): Promise<boolean> {
-  const out = await sudoOk(r, `creating ${path}`, 'if [ -d "$1" ]; then echo exists; else mkdir -p -m 0755 -- "$1" && echo created; fi', [path]);
+  const out = await privilegedOk(r, `creating ${path}`, 'if [ -d "$1" ]; then echo exists; else mkdir -p -m 0755 -- "$1" && echo created; fi', [path]);
   const created = out.toString('utf8').trim() === 'created';
   if (created) journal.entries.push({ path, before: { path, kind: 'absent' }, backup: null, dir: true });
   return created;
@@ -147,7 +147,7 @@ export async function rollback(r: Remote, journal: Journal): Promise<string[]> {
   const failures: string[] = [];
   for (const e of [...journal.entries].reverse()) {
     try {
-      const out = await sudoOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
+      const out = await privilegedOk(r, `restoring ${e.path}`, RESTORE, [e.path, tempPathFor(e.path), e.backup ?? '', e.dir ? 'dir' : 'path']);
       const said = out.toString('utf8').trim();
       if (said === 'kept') restored.push(`kept ${e.path} (never replaced)`);
       else if (said === 'absent') restored.push(`nothing to remove at ${e.path} (never created)`);

@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import { JOURNAL, type Journal } from './apply.js';
 import type { Before } from './nginx.js';
-import { sudoOk, type Remote } from './remote.js';
+import { privilegedOk, type Remote } from './remote.js';
 import { EXIT_ON_SIGNALS } from './shell.js';
 
 export interface ManifestEntry {
@@ -75,7 +75,7 @@ export function manifestWrite(journal: Journal, manifest: Manifest): Before {
 /** Written atomically (temp + rename) in the run's directory; holds paths only, never content. */
 export async function writeManifest(r: Remote, journal: Journal, manifest: Manifest): Promise<void> {
   const w = manifestWrite(journal, manifest);
-  await sudoOk(r, w.what, w.script, w.args, w.stdin);
+  await privilegedOk(r, w.what, w.script, w.args, w.stdin);
 }
 
 /**
@@ -115,7 +115,7 @@ export function manifestFromJournal(backupDir: string, run: string, journal: str
 
 /** The manifests kept on the host, oldest first, completed from each run's journal. */
 export async function listBackups(r: Remote, backupDir: string): Promise<Manifest[]> {
-  const out = await sudoOk(
+  const out = await privilegedOk(
     r,
     `listing ${backupDir}`,
     `cd -- "$1" 2>/dev/null || exit 0

@@ -2,7 +2,7 @@
 import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import { RemoteCommandError } from './errors.js';
-import { sudoRun, type Remote } from './remote.js';
+import { privilegedRun, type Remote } from './remote.js';
 
 /** certbot's own arguments for a webroot certificate (no secret among them). */
 export function certbotArgs(v: HostVars): string[] {
@@ -32,7 +32,7 @@ function certbotMessage(output: string): string {
 }
 
 export async function obtainCertificate(r: Remote, v: HostVars): Promise<void> {
-  const res = await sudoRun(r, CERTBOT, [v.acme_ca_bundle ?? '', ...certbotArgs(v)], undefined, { what: `certbot (a certificate for ${v.domain})` });
+  const res = await privilegedRun(r, CERTBOT, [v.acme_ca_bundle ?? '', ...certbotArgs(v)], undefined, { what: `certbot (a certificate for ${v.domain})` });
   if (res.code === 0) return;
   throw new RemoteCommandError(`certbot could not obtain a certificate for ${v.domain} (exit ${res.code})`, {
     host: r.host,

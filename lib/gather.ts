@@ -4,7 +4,7 @@
 import { posix } from 'node:path';
 import { PreflightError } from './errors.js';
 import type { FileFacts } from './facts.js';
-import { sudoRun, type Remote } from './remote.js';
+import { privilegedRun, type Remote } from './remote.js';
 import { readTar } from './tar.js';
 import type { DumpQuery } from './dumpcache.js';
 import type { ExecResult } from './transport/types.js';
@@ -178,7 +178,7 @@ export async function gather(r: Remote, nginxCommand: string, paths: string[], p
     res = ended ?? { code: 0, stdout: cmd.stdout(), stderr: '' };
     if (!ended) held = new HeldChallenge(r, cmd, challenge);
   } else {
-    res = ran ?? (await sudoRun(r, script, args, undefined, { what: 'reading the host' }));
+    res = ran ?? (await privilegedRun(r, script, args, undefined, { what: 'reading the host' }));
   }
   const failed = async (why: string) => {
     // A held read has more to say once ended: its stderr (tar's own words).

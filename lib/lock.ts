@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { ConvergeError } from './errors.js';
 import { PRUNE_RUNS } from './backups.js';
-import { sudoOk, sudoRun, type Remote } from './remote.js';
+import { privilegedOk, privilegedRun, type Remote } from './remote.js';
 import { EXIT_ON_SIGNALS } from './shell.js';
 import type { ExecResult } from './transport/types.js';
 
@@ -164,7 +164,7 @@ export async function lockAndRun(r: Remote, command: string, timeoutS: number, t
   const args = [path, who, ...(then?.args ?? [])];
   let wait = FIRST_POLL_MS;
   for (;;) {
-    const res = await sudoRun(r, script, args, undefined, { what: then ? 'taking the lock and reading the host' : 'taking the lock' });
+    const res = await privilegedRun(r, script, args, undefined, { what: then ? 'taking the lock and reading the host' : 'taking the lock' });
     const text = res.stdout.toString('utf8');
     const nl = text.indexOf('\n');
     const out = (nl < 0 ? text : text.slice(0, nl)).trim();
@@ -194,6 +194,6 @@ export async function lockAndRun(r: Remote, command: string, timeoutS: number, t
  * Returns the pruned run directories.
  */
 export async function releaseLock(r: Remote, path = LOCK_PATH, prune?: { dir: string; keep: number }): Promise<string[]> {
-  const out = await sudoOk(r, 'releasing the lock', RELEASE, [path, prune?.dir ?? '', String(prune?.keep ?? 0)]);
+  const out = await privilegedOk(r, 'releasing the lock', RELEASE, [path, prune?.dir ?? '', String(prune?.keep ?? 0)]);
   return out.toString('utf8').split('\n').flatMap((l) => (l.startsWith('pruned ') ? [l.slice('pruned '.length)] : []));
 }

@@ -5,7 +5,7 @@ import { posix } from 'node:path';
 import type { HostVars } from './variables.js';
 import type { Change } from './plan.js';
 import { CommandStoppedError, RemoteCommandError } from './errors.js';
-import { nginxErrorLines, sudoOk, sudoRun, type Remote } from './remote.js';
+import { nginxErrorLines, privilegedOk, privilegedRun, type Remote } from './remote.js';
 import { projectPath } from './paths.js';
 
 export interface TestResult {
@@ -42,11 +42,11 @@ const BEFORE_END = 'converge: before nginx -t, done';
 export async function nginxTest(r: Remote, nginxCommand: string, before?: Before): Promise<TestResult & { before?: BeforeResult }> {
   const what = `\`${nginxCommand} -t\``;
   if (!before) {
-    const res = await sudoRun(r, 'eval "$1 -t"', [nginxCommand], undefined, { what });
+    const res = await privilegedRun(r, 'eval "$1 -t"', [nginxCommand], undefined, { what });
     return { ok: res.code === 0, output: res.stderr + res.stdout.toString('utf8') };
   }
   const script = `nginx_cmd=$1; shift\nmsg=$( (${before.script}\n) 2>&1 ); code=$?\nprintf 'before %s\\n%s\\n%s\\n' "$code" "$msg" '${BEFORE_END}'\neval "$nginx_cmd -t"`;
-  const res = await sudoRun(r, script, [nginxCommand, ...before.args], before.stdin, { what: `${before.what}, then ${what}` });
+  const res = await privilegedRun(r, script, [nginxCommand, ...before.args], before.stdin, { what: `${before.what}, then ${what}` });
   const out = res.stdout.toString('utf8');
   const m = new RegExp(`^before (\\d+)\n([\\s\\S]*?)\n?${BEFORE_END}\n`).exec(out);
   return {
@@ -88,7 +88,7 @@ echo "still serving"
 export async function reload(r: Remote, command: string): Promise<boolean> {
   const tries = String(Math.ceil(RELOAD_WAIT_S / RELOAD_POLL_S));
   try {
-    const out = await sudoOk(r, `reloading nginx (${command})`, RELOAD, [command, tries, String(RELOAD_POLL_S)]);
+    const out = await privilegedOk(r, `reloading nginx (${command})`, RELOAD, [command, tries, String(RELOAD_POLL_S)]);
     // The last line: the reload command's own output may come before it.
     return /replaced\n$/.test(out.toString('utf8'));
   } catch (err) {
@@ -123,7 +123,7 @@ export async function scratchTest(r: Remote, vars: HostVars, changes: Change[], 
       args.push('file', rel, '', String(body.length));
     }
   }
-  const res = await sudoRun(r, SCRATCH_TEST, args, Buffer.concat(chunks), { what: `\`${vars.nginx_command} -t\` on a scratch copy of ${live}` });
+  const res = await privilegedRun(r, SCRATCH_TEST, args, Buffer.concat(chunks), { what: `\`${vars.nginx_command} -t\` on a scratch copy of ${live}` });
   if (res.code === 93) return null; // no openssl on the host for the stand-in certificate
   if (res.code >= 90 && res.code <= 92) {
     throw new RemoteCommandError('could not prepare the scratch copy for nginx -t', { host: r.host, where: live, detail: res.stderr, hint: 'check free space in /tmp on the host' });

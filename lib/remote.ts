@@ -32,7 +32,7 @@ export const GIVE_UP_AFTER_KILL_S = 10;
 const DEFAULT_LIMIT_S = VARIABLES.command_timeout.default as number;
 
 /** Runs a script as root; resolves with the result whatever the exit code. */
-export async function sudoRun(r: Remote, script: string, args: string[] = [], stdin?: string | Buffer, more: RunOptions = {}): Promise<ExecResult> {
+export async function privilegedRun(r: Remote, script: string, args: string[] = [], stdin?: string | Buffer, more: RunOptions = {}): Promise<ExecResult> {
   const { what = describeScript(script), ...opts } = more;
   const limitS = r.commandTimeout ?? DEFAULT_LIMIT_S;
   const started = Date.now();
@@ -125,7 +125,7 @@ export function notFound(name: string, stderr: string): boolean {
 
 /** Stops an interrupted command on its host; whether it was (false: it had ended, or the stop failed). */
 async function stopCommand(r: Remote, pid: number, what: string): Promise<boolean> {
-  const res = await sudoRun(r, STOP_SCRIPT, [String(pid)], undefined, { what: `stopping ${what} (interrupted)` }).catch(() => null);
+  const res = await privilegedRun(r, STOP_SCRIPT, [String(pid)], undefined, { what: `stopping ${what} (interrupted)` }).catch(() => null);
   return res?.code === 0;
 }
 
@@ -136,8 +136,8 @@ function describeScript(script: string): string {
 }
 
 /** Runs a script as root and throws a RemoteCommandError unless it exits 0. */
-export async function sudoOk(r: Remote, what: string, script: string, args: string[] = [], stdin?: string | Buffer): Promise<Buffer> {
-  const res = await sudoRun(r, script, args, stdin, { what });
+export async function privilegedOk(r: Remote, what: string, script: string, args: string[] = [], stdin?: string | Buffer): Promise<Buffer> {
+  const res = await privilegedRun(r, script, args, stdin, { what });
   if (res.code !== 0) throw commandFailed(r, what, args, res);
   return res.stdout;
 }

@@ -7,7 +7,7 @@ import { forHost, RemoteCommandError } from '../errors.js';
 import { dumpSections, type HostFacts } from '../gather.js';
 import type { Finding } from '../hostrun.js';
 import type { HostConfig } from '../inventory.js';
-import { sudoRun, type Remote } from '../remote.js';
+import { privilegedRun, type Remote } from '../remote.js';
 import { certificatePaths } from '../tls.js';
 import { deployHookPath } from '../desired.js';
 
@@ -208,7 +208,7 @@ export async function inspectHost(r: Remote, host: HostConfig, facts: HostFacts)
   // A dump that failed says nothing: nginx.conf itself usually holds the pid directive.
   const conf = facts.files.get(v.nginx_conf)?.content?.toString('utf8') ?? '';
   const pid = (dump.code === 0 ? pidDirective(dump.text) : null) ?? pidDirective(conf);
-  const res = await sudoRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles], undefined, { what: 'inspecting nginx and the certificate' });
+  const res = await privilegedRun(r, INSPECT, [pid ?? '', v.nginx_command, haveCert ? cert.chain : '', ...files, ...certFiles], undefined, { what: 'inspecting nginx and the certificate' });
   let answer: InspectFacts;
   try {
     if (res.code !== 0) throw new Error(`exit ${res.code}`);

@@ -2,7 +2,7 @@
 // file, and whether the backend answers from there.
 import { posix } from 'node:path';
 import type { HostVars } from '../variables.js';
-import { commandFailed, sudoRun, type Remote } from '../remote.js';
+import { commandFailed, privilegedRun, type Remote } from '../remote.js';
 import { EXIT_ON_SIGNALS } from '../shell.js';
 import { HeldStdin, type ExecResult } from '../transport/types.js';
 
@@ -57,7 +57,7 @@ export class HeldCommand {
   private readonly waiting: (() => void)[] = [];
 
   constructor(r: Remote, script: string, args: string[], what: string) {
-    this.result = sudoRun(r, script, args, undefined, {
+    this.result = privilegedRun(r, script, args, undefined, {
       what,
       holdStdin: this.stdin,
       onStdout: (chunk) => {
@@ -149,6 +149,6 @@ export class HeldChallenge {
 
 /** Whether a TCP connection from the proxy to ip:port succeeds within 5 s. */
 export async function reachableFromHost(r: Remote, ip: string, port: number): Promise<boolean> {
-  const res = await sudoRun(r, 'timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null', [ip, String(port)], undefined, { what: `connecting from the proxy to ${ip}:${port}` });
+  const res = await privilegedRun(r, 'timeout 5 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null', [ip, String(port)], undefined, { what: `connecting from the proxy to ${ip}:${port}` });
   return res.code === 0;
 }

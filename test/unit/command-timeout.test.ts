@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandTimeoutError, PreflightError } from '../../lib/errors.js';
-import { sudoOk, sudoRun, withGiveUp, type Remote } from '../../lib/remote.js';
+import { privilegedOk, privilegedRun, withGiveUp, type Remote } from '../../lib/remote.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { alive, HANGS } from './local-remote.js';
 import type { ExecResult, Transport } from '../../lib/transport/types.js';
@@ -23,7 +23,7 @@ async function remote(commandTimeout: number): Promise<Remote> {
 
 test('a command past command_timeout is stopped with its child, its EXIT trap runs, and the error says what and how long', async () => {
   const started = Date.now();
-  const err = await sudoOk(await remote(1), 'reloading nginx (test)', HANGS, [dir]).catch((e) => e);
+  const err = await privilegedOk(await remote(1), 'reloading nginx (test)', HANGS, [dir]).catch((e) => e);
   const ms = Date.now() - started;
   assert.instance(err, CommandTimeoutError);
   assert.match(err.message, /^reloading nginx \(test\) did not finish within 1s \(command_timeout\): the host stopped it$/);
@@ -35,19 +35,19 @@ test('a command past command_timeout is stopped with its child, its EXIT trap ru
 });
 
 test('a command within command_timeout is untouched, exit code and output as they were', async () => {
-  const res = await sudoRun(await remote(5), 'sleep 0.2; echo done; exit 3');
+  const res = await privilegedRun(await remote(5), 'sleep 0.2; echo done; exit 3');
   assert.is(res.code, 3);
   assert.is(res.stdout.toString(), 'done\n');
 });
 
 test("a command's own exit 124 before the limit is its own, not a stop", async () => {
   // As the proxy-side reachability check, which runs its own `timeout`.
-  const res = await sudoRun(await remote(30), 'timeout 0.2 sleep 5');
+  const res = await privilegedRun(await remote(30), 'timeout 0.2 sleep 5');
   assert.is(res.code, 124);
 });
 
 test('a script that ignores TERM is killed 5 s later, and still reported as stopped', async () => {
-  const err = await sudoRun(await remote(1), `trap '' TERM; sleep 600 & echo $! > "$1/stubborn"; while :; do sleep 0.1; done`, [dir]).catch((e) => e);
+  const err = await privilegedRun(await remote(1), `trap '' TERM; sleep 600 & echo $! > "$1/stubborn"; while :; do sleep 0.1; done`, [dir]).catch((e) => e);
   assert.instance(err, CommandTimeoutError);
   assert.match(err.message, /did not finish within 1s/);
   assert.not.ok(alive(Number(readFileSync(join(dir, 'stubborn'), 'utf8'))), 'its child went with the KILL');
@@ -99,7 +99,7 @@ test('a host without `timeout`: a preflight error that says so, not "sudo does n
     host: 'unit',
     transport: { description: 'test', asRoot: false, exec: async () => ({ code: 1, stdout: Buffer.alloc(0), stderr: 'sudo: timeout: command not found\n' }), close: async () => {} },
   };
-  const err = await sudoRun(r, 'true').catch((e) => e);
+  const err = await privilegedRun(r, 'true').catch((e) => e);
   assert.instance(err, PreflightError);
   assert.match(err.message, /no `timeout` command/);
   assert.match(err.hint, /coreutils/);

@@ -10,7 +10,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandInterruptedError, CommandStoppedError } from '../../lib/errors.js';
 import { INTERRUPT_GRACE_S, PidListener, STOP_SCRIPT, stopIfInterrupted, withoutPidLine } from '../../lib/interrupt.js';
-import { sudoOk, sudoRun, type Remote } from '../../lib/remote.js';
+import { privilegedOk, privilegedRun, type Remote } from '../../lib/remote.js';
 import { LocalTransport } from '../../lib/transport/local.js';
 import { alive, HANGS } from './local-remote.js';
 import { tempDir } from '../tempdir.js';
@@ -94,7 +94,7 @@ test(`interrupted, a command still running ${INTERRUPT_GRACE_S}s later is stoppe
   rmSync(join(dir, 'cleaned'), { force: true });
   const a = new AbortController();
   const r = await remote(a.signal);
-  const running = sudoOk(r, 'reloading nginx (test)', HANGS, [dir]).catch((e) => e);
+  const running = privilegedOk(r, 'reloading nginx (test)', HANGS, [dir]).catch((e) => e);
   await sleep(300);
   const interrupted = Date.now();
   a.abort();
@@ -112,7 +112,7 @@ test(`interrupted, a command still running ${INTERRUPT_GRACE_S}s later is stoppe
 test('interrupted, a command that ends within the grace keeps its own result; the pid line is not in its stderr', async () => {
   const a = new AbortController();
   const r = await remote(a.signal);
-  const running = sudoRun(r, 'sleep 1; echo out; echo err >&2; exit 3');
+  const running = privilegedRun(r, 'sleep 1; echo out; echo err >&2; exit 3');
   await sleep(200);
   a.abort();
   const res = await running;
@@ -124,7 +124,7 @@ test('interrupted, a command that ends within the grace keeps its own result; th
 test('a command started after the interrupt (the rollback) runs to its end, past the grace', async () => {
   const a = new AbortController();
   a.abort();
-  const res = await sudoRun(await remote(a.signal), `sleep ${INTERRUPT_GRACE_S + 1}; echo restored`);
+  const res = await privilegedRun(await remote(a.signal), `sleep ${INTERRUPT_GRACE_S + 1}; echo restored`);
   assert.is(res.code, 0);
   assert.is(res.stdout.toString(), 'restored\n');
 });

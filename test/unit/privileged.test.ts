@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { PreflightError } from '../../lib/errors.js';
-import { notFound, sudoOk, type Remote } from '../../lib/remote.js';
+import { notFound, privilegedOk, type Remote } from '../../lib/remote.js';
 import type { ExecResult } from '../../lib/transport/types.js';
 import { tempDir } from '../tempdir.js';
 
@@ -50,7 +50,7 @@ test('as root: the command runs without sudo, which the host may not have', asyn
   if (!asRootHere) return; // the script's own id is what is checked
   for (const shell of SHELLS) {
     const r = remote(shell, true, pathWith('timeout', 'sh', 'id'));
-    assert.is((await sudoOk(r, 'who am I', 'id -u')).toString().trim(), '0', shell);
+    assert.is((await privilegedOk(r, 'who am I', 'id -u')).toString().trim(), '0', shell);
     assert.not.match(r.commands[0], /\bsudo\b/);
   }
 });
@@ -58,7 +58,7 @@ test('as root: the command runs without sudo, which the host may not have', asyn
 test('not root, and no sudo on the host: the error says so and offers a root login', async () => {
   for (const shell of SHELLS) {
     const r = remote(shell, false, pathWith('timeout', 'sh'));
-    const err = await sudoOk(r, 'reading the host', 'true').catch((e) => e);
+    const err = await privilegedOk(r, 'reading the host', 'true').catch((e) => e);
     assert.instance(err, PreflightError, shell);
     assert.match(err.message, /the host has no `sudo`/);
     assert.match(err.detail, /sudo/, 'the shell’s own words');
@@ -69,7 +69,7 @@ test('not root, and no sudo on the host: the error says so and offers a root log
 test('as root, and no timeout on the host: the error names coreutils', async () => {
   for (const shell of SHELLS) {
     const r = remote(shell, true, pathWith('sh'));
-    const err = await sudoOk(r, 'reading the host', 'true').catch((e) => e);
+    const err = await privilegedOk(r, 'reading the host', 'true').catch((e) => e);
     assert.instance(err, PreflightError, shell);
     assert.match(err.message, /no `timeout` command/);
     assert.match(err.hint, /coreutils/);
