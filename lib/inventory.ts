@@ -2,6 +2,7 @@
 // Precedence: environment overrides > host > nearest group > outer group > all.vars > defaults.
 import { readFileSync } from 'node:fs';
 import { parseDocument, YAMLError } from 'yaml';
+import { ANSIBLE_NAMES, canonicalNames, NameClash, type Spelled } from './ansible-names.js';
 import { InputError } from './errors.js';
 import { coerce, defaultFor, HostVars, parseJump, valueProblem, VAR_NAMES, VarName } from './variables.js';
 
@@ -139,34 +140,52 @@ function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): RawVars {
 }
 
 function resolveHost(name: string, c: Collected, file: string, env: NodeJS.ProcessEnv): HostConfig {
-  const merged: RawVars = Object.assign({}, ...c.layers);
+  const layers = c.layers.map((layer) => canonical(layer, name, file));
+  const merged: RawVars = Object.assign({}, ...layers.map((l) => l.vars));
+  // How the level that set each variable wrote it, for the errors.
+  const written: Partial<Record<VarName, string>> = {};
+  for (const l of layers) for (const k of Object.keys(l.vars)) written[k as VarName] = l.written[k as VarName] ?? k;
   const unknown = Object.keys(merged).filter((k) => !(VAR_NAMES as string[]).includes(k));
   if (unknown.length > 0) {
     const guess = unknown.map((u) => `${u}${closest(u) ? ` (did you mean ${closest(u)}?)` : ''}`);
+    const ansible = unknown.some((u) => u.startsWith('ansible_'));
     throw new InputError(`unknown variable(s) for host "${name}": ${guess.join(', ')}`, {
       host: name,
       where: file,
-      hint: 'see the README for the list of variables',
+      hint: ansible ? `of Ansible's variables converge reads ${ANSIBLE_NAMES.join(', ')}; see the README for the others` : 'see the README for the list of variables',
     });
   }
-  Object.assign(merged, envLayer(env, merged));
+  const overrides = envLayer(env, merged);
+  for (const k of Object.keys(overrides)) delete written[k as VarName];
+  Object.assign(merged, overrides);
   const vars = {} as Record<VarName, unknown>;
   for (const v of VAR_NAMES) {
     // An empty value means "not set", as an unset environment variable would.
     const raw = merged[v] === undefined || merged[v] === null || merged[v] === '' ? defaultFor(v, name) : merged[v];
     const problem = valueProblem(v, raw);
     if (problem) {
-      throw new InputError(`variable ${v} ${problem}`, { host: name, where: file, hint: `set ${v} for this host or one of its groups` });
+      const as = written[v] && written[v] !== v ? ` (${written[v]} in the inventory)` : '';
+      throw new InputError(`variable ${v}${as} ${problem}`, { host: name, where: file, hint: `set ${v} for this host or one of its groups` });
     }
     vars[v] = coerce(v, raw);
   }
   return { name, groups: c.groups, vars: vars as unknown as HostVars };
 }
 
+/** A level's variables under converge's names (see ansible-names.ts), or the host's InputError. */
+function canonical(layer: RawVars, host: string, file: string): Spelled {
+  try {
+    return canonicalNames(layer);
+  } catch (err) {
+    if (!(err instanceof NameClash)) throw err;
+    throw new InputError(`host "${host}": ${err.message}`, { host, where: file, hint: 'the README lists the Ansible variables converge reads, and what it does with them' });
+  }
+}
+
 function closest(word: string): string | null {
   let best: string | null = null;
   let bestDistance = 3;
-  for (const candidate of VAR_NAMES) {
+  for (const candidate of [...VAR_NAMES, ...ANSIBLE_NAMES]) {
     const d = editDistance(word, candidate);
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }

@@ -94,6 +94,27 @@ test('--limit with a group, a nested group and a glob exclusion converges exactl
   assert.is(logins(sshd.since()), 1, 'one SSH connection for the one host');
 });
 
+test("an Ansible inventory as it is: ansible_host/port/user/ssh_private_key_file reach the lab, Ansible-only variables are ignored", async () => {
+  resetLab();
+  const { ssh_host, ssh_port, ssh_user, ssh_key, ...rest } = labVars();
+  const inv = writeInventory({
+    vars: { ...rest, ansible_python_interpreter: '/usr/bin/python3', ansible_become: true },
+    children: {
+      // A group's Ansible names under a host's: the host's ansible_port wins over the group's.
+      proxies: {
+        vars: { ansible_user: ssh_user, ansible_ssh_private_key_file: ssh_key, ansible_port: CLOSED_PORT },
+        hosts: { 'lab-proxy': { ansible_host: ssh_host, ansible_port: ssh_port, ansible_connection: 'smart' } },
+      },
+    },
+  });
+  const sshd = mark(SSHD_LOG);
+  const run = await converge(['-i', inv, '--json'], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.is(hostOf(report(run), 'lab-proxy').status, 'changed');
+  assert.is((await gateway('/ollama/v1/models', { Authorization: `Bearer ${TOKEN}` })).status, 200);
+  assert.ok(sshd.since().some((l) => new RegExp(`^Accepted publickey for ${ssh_user} from 127\\.0\\.0\\.1`).test(l)), 'logged in as ansible_user with its key');
+});
+
 test('a --limit that matches nothing is an error before any connection', async () => {
   const watch = await watcher();
   const run = await converge(['-i', fleetInventory({ watched: { ssh_port: watch.port } }), '--limit', 'nothing-*,!lab'], ENV);

@@ -1,0 +1,81 @@
+// Ansible's names for the connection variables, so that an existing Ansible
+// inventory works as it is: `ansible_host: 10.0.0.5` means `ssh_host`. Each
+// is the same variable under another name: a nearer level wins whichever name
+// either level uses, and one level that sets both names is refused (which
+// would win is a guess).
+import type { VarName } from './variables.js';
+
+const ALIASES: Record<string, VarName> = {
+  ansible_host: 'ssh_host',
+  ansible_ssh_host: 'ssh_host',
+  ansible_port: 'ssh_port',
+  ansible_ssh_port: 'ssh_port',
+  ansible_user: 'ssh_user',
+  ansible_ssh_user: 'ssh_user',
+  ansible_ssh_private_key_file: 'ssh_key',
+  ansible_private_key_file: 'ssh_key',
+  ansible_connection: 'connection',
+};
+
+/** Ansible's connection plugins that reach the host over SSH (`smart` is its default, which picks ssh). */
+const SSH_CONNECTIONS = ['ssh', 'smart', 'paramiko'];
+
+/**
+ * Variables that matter to Ansible only and are accepted and ignored:
+ * converge always runs its commands as root (sudo -n, or none for root),
+ * and runs no Python on the host.
+ */
+const IGNORED = ['ansible_python_interpreter', 'ansible_become', 'ansible_become_method', 'ansible_become_user'];
+
+export const ANSIBLE_NAMES = [...Object.keys(ALIASES), ...IGNORED];
+
+export class NameClash extends Error {}
+
+/** A variable as written: its canonical name, and the name used when it was an Ansible one. */
+export interface Spelled {
+  vars: Record<string, unknown>;
+  /** Canonical name -> the Ansible name it was written as. */
+  written: Partial<Record<VarName, string>>;
+}
+
+/**
+ * One level's variables under converge's names. Throws NameClash when the
+ * level sets a variable under both names, or an Ansible value converge cannot
+ * honour (a connection other than ssh or local, becoming another user).
+ */
+export function canonicalNames(raw: Record<string, unknown>): Spelled {
+  const vars: Record<string, unknown> = {};
+  const written: Partial<Record<VarName, string>> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (IGNORED.includes(name)) {
+      checkIgnored(name, value);
+      continue;
+    }
+    const canonical = ALIASES[name];
+    if (!canonical) {
+      if (name in vars) throw new NameClash(`${name} and ${written[name as VarName]} are the same variable: keep one`);
+      vars[name] = value;
+      continue;
+    }
+    if (canonical in vars) throw new NameClash(`${name} and ${written[canonical] ?? canonical} are the same variable: keep one`);
+    vars[canonical] = canonical === 'connection' ? connectionOf(value) : value;
+    written[canonical] = name;
+  }
+  return { vars, written };
+}
+
+function connectionOf(value: unknown): unknown {
+  if (typeof value !== 'string' || value === 'local') return value;
+  if (SSH_CONNECTIONS.includes(value)) return 'ssh';
+  throw new NameClash(`ansible_connection ${value} is not one converge has: it connects over ssh (ssh, smart, paramiko) or runs local`);
+}
+
+function checkIgnored(name: string, value: unknown): void {
+  // Commands run as root, through sudo -n: another user or method would not be what the inventory asks.
+  if (name === 'ansible_become_user' && value !== 'root' && value != null && value !== '') {
+    throw new NameClash(`ansible_become_user ${String(value)}: converge runs its commands as root only`);
+  }
+  if (name === 'ansible_become_method' && value !== 'sudo' && value != null && value !== '') {
+    throw new NameClash(`ansible_become_method ${String(value)}: converge becomes root with sudo -n only (or none, as root)`);
+  }
+}
