@@ -109,7 +109,7 @@ export class HostRun {
 
   constructor(readonly host: HostConfig, private readonly opts: RunOptions) {
     this.local = localToken(host, process.env);
-    this.outcome = { host: host.name, status: 'ok', changes: [], notes: [], probes: [], findings: [] };
+    this.outcome = { host: host.name, status: 'ok', changes: [], notes: this.local?.warning ? [this.local.warning] : [], probes: [], findings: [] };
     // This machine's clock until the lock gives the host's (see lock).
     this.journal = { backupDir: this.backupDirAt(new Date()), entries: [] };
   }

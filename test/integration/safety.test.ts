@@ -63,9 +63,15 @@ test('bearer_token_file is used when IA_ENSO_OLLAMA_BEARER_TOKEN is unset: the g
   assert.is(await ok(FILE_TOKEN), 200);
   assert.is(fileMode(MAPS), '640 0:0');
   assert.ok(noToken(r, FILE_TOKEN));
-  // Kept on the next run without any change.
+  assert.not.ok(json(r).notes.some((n: string) => n.includes('bearer_token_file')), 'mode 0600: no warning');
+  // Kept on the next run without any change; a file others may read is still used, with a warning.
+  chmodSync(join(tmp, 'token'), 0o644);
   const again = await run(['-i', inv, '--json']);
   assert.is(json(again).status, 'ok');
+  assert.ok(json(again).notes.includes(`warning: bearer_token_file ${join(tmp, 'token')} can be read by users other than its owner (mode 0644): run chmod 600 ${join(tmp, 'token')}`), JSON.stringify(json(again).notes));
+  assert.ok(noToken(again, FILE_TOKEN));
+  const text = await run(['-i', inv]);
+  assert.match(text.stdout, /note: warning: bearer_token_file \S+ can be read by users other than its owner \(mode 0644\)/);
 });
 
 test('IA_ENSO_OLLAMA_BEARER_TOKEN wins over bearer_token_file', async () => {
