@@ -1,7 +1,8 @@
 // Where a host's Bearer token comes from, in order: the environment, the
 // inventory's bearer_token_file, the token already on the host, a new one.
 // The first two are read and checked before any connection.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { looseModeWarning } from './filemode.js';
 import { InputError } from './errors.js';
 import type { HostConfig } from './inventory.js';
 import { tokenProblem } from './secrets.js';
@@ -38,21 +39,11 @@ export function localToken(h: HostConfig, env: NodeJS.ProcessEnv): LocalToken | 
   // One trailing newline is how editors and `echo` end a file: not part of the token.
   const value = text.replace(/\r?\n$/, '');
   check(value, h.name, file);
-  const warning = openTo(file);
+  // Whoever reads it can use the gateway; whoever writes it picks the token
+  // the next run deploys. A warning, not a refusal: mounted secrets (a
+  // container's, 0644 by default) cannot always be changed.
+  const warning = looseModeWarning(file, 'bearer_token_file');
   return { value, source: 'file', origin: file, ...(warning ? { warning } : {}) };
-}
-
-/**
- * What users other than the owner may do with the token file, as OpenSSH
- * checks a private key's mode: whoever reads it can use the gateway, whoever
- * writes it chooses the token the next run deploys. A warning, not a refusal:
- * mounted secrets (a container's, 0644 by default) cannot always be changed.
- */
-function openTo(file: string): string | undefined {
-  const mode = statSync(file).mode & 0o777;
-  const others = [mode & 0o044 ? 'read' : '', mode & 0o022 ? 'changed' : ''].filter(Boolean).join(' and ');
-  if (!others) return undefined;
-  return `warning: bearer_token_file ${file} can be ${others} by users other than its owner (mode ${mode.toString(8).padStart(4, '0')}): run chmod 600 ${file}`;
 }
 
 function check(token: string, host: string, where: string): void {

@@ -4,6 +4,7 @@
 // (forwardOut) carry the targets'. Never a prompt: keys,
 // passphrases (from an environment variable) and the agent only.
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { looseModeWarning } from '../filemode.js';
 import { dirname } from 'node:path';
 import ssh2, { type AnyAuthMethod, type AuthenticationType, type Client, type ClientChannel, type ConnectConfig, type ParsedKey } from 'ssh2';
 import { ConnectionError, forHost, InputError } from '../errors.js';
@@ -52,6 +53,8 @@ interface AuthPlan {
   methods: AuthMethodPlan[];
   /** What was ruled out before connecting, and why (shown when authentication fails). */
   skipped: string[];
+  /** Said in the host's notes: a key file other users may read. */
+  warnings: string[];
 }
 
 type Loaded = { key: Buffer; parsed: ReturnType<typeof utils.parseKey> };
@@ -79,6 +82,7 @@ function loadKey(keyFile: string, passphrase: string | undefined): Loaded {
 export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = process.env): AuthPlan {
   const methods: AuthMethodPlan[] = [];
   const skipped: string[] = [];
+  const warnings: string[] = [];
   const agent = env.SSH_AUTH_SOCK || undefined;
   const keyFile = vars.ssh_key;
   if (!existsSync(keyFile)) skipped.push(`key ${keyFile} (no such file)`);
@@ -125,6 +129,8 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
     } else {
       const key = Array.isArray(parsed) ? loaded.key : (parsed as ParsedKey);
       methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key, passphrase }) });
+      const loose = looseModeWarning(keyFile, 'ssh_key', " (OpenSSH's ssh refuses such a key)");
+      if (loose) warnings.push(loose);
     }
   }
   if (agent) {
@@ -139,7 +145,7 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
       hint: 'set ssh_key (or IA_ENSO_SSH_KEY) to an existing private key, or start ssh-agent with the key loaded',
     });
   }
-  return { methods, skipped };
+  return { methods, skipped, warnings };
 }
 
 /** Offers the plan's methods in order and records what was tried and what the server accepts. */
@@ -426,6 +432,7 @@ export class SshTransport implements Transport {
     const env = opts.env ?? process.env;
     const target: Endpoint = { name, role: '', host: vars.ssh_host, port: vars.ssh_port, user: vars.ssh_user };
     const plan = authPlan(vars, name, env);
+    for (const w of plan.warnings) onNote(w);
     let jump: JumpLease<Client> | null = null;
     let sock: ClientChannel | undefined;
     if (vars.ssh_jump) {

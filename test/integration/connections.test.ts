@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { compare, converge, gateway, LAB_INVENTORY, MAPS, REPO, resetLab, snapshot, TOKEN, type RunResult } from './lab.js';
@@ -342,6 +342,15 @@ test('no key file: the SSH agent is used (a real ssh-agent holding the passphras
   } finally {
     agent.stop();
   }
+});
+
+test('a key file other users may read still logs in (OpenSSH would refuse it), and the host\'s notes say so', async () => {
+  const key = join(tempDir(), 'id_ed25519');
+  copyFileSync(LAB_KEY, key);
+  chmodSync(key, 0o644);
+  const run = await converge(['-i', labHost({ ssh_key: key }), '--check', '--json'], ENV);
+  assert.ok(run.code === 0 || run.code === 2, run.stdout + run.stderr);
+  assert.ok(hostOf(report(run), 'lab-proxy').notes.includes(`warning: ssh_key ${key} can be read by users other than its owner (mode 0644): run chmod 600 ${key} (OpenSSH's ssh refuses such a key)`), run.stdout);
 });
 
 test('an agent without an authorized key, and no key file: the error names both', async () => {

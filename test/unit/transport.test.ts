@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../lib/errors.js';
 import { parseInventory } from '../../lib/inventory.js';
@@ -36,6 +36,18 @@ test('a plain key, then the agent when SSH_AUTH_SOCK is set', () => {
   assert.equal(plan.skipped, []);
   assert.is(plan.methods[0].make('deploy').type, 'publickey');
   assert.is(plan.methods[1].make('deploy').username, 'deploy');
+});
+
+test('a key file other users may read is used, with a warning (OpenSSH would refuse it); a 0600 one gets none', () => {
+  assert.equal(authPlan(vars(`ssh_key: ${PLAIN}`), 'h', {}).warnings, []);
+  const open = join(dir, 'readable');
+  copyFileSync(PLAIN, open);
+  chmodSync(open, 0o644);
+  const plan = authPlan(vars(`ssh_key: ${open}`), 'h', {});
+  assert.equal(plan.methods.map((m) => m.label), [`key ${open}`]);
+  assert.equal(plan.warnings, [`warning: ssh_key ${open} can be read by users other than its owner (mode 0644): run chmod 600 ${open} (OpenSSH's ssh refuses such a key)`]);
+  chmodSync(open, 0o602);
+  assert.match(authPlan(vars(`ssh_key: ${open}`), 'h', {}).warnings[0], /can be changed by users other than its owner \(mode 0602\)/);
 });
 
 test('no key file: the agent alone, the missing file noted', () => {
