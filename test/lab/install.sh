@@ -9,7 +9,8 @@ require_root
 PACKAGES=(nginx openssh-server openssh-client sudo certbot pebble openssl
   iproute2 procps curl ca-certificates bsdutils
   strace # the SSH sockets' options are checked in their system calls
-  prometheus systemd) # promtool and systemd-analyze: drift metrics and timer units are checked by their own tools
+  prometheus systemd # promtool and systemd-analyze: drift metrics and timer units are checked by their own tools
+  ansible-core) # ansible-inventory: an inventory is read as Ansible reads it
 
 missing=()
 for p in "${PACKAGES[@]}"; do

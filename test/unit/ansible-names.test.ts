@@ -2,8 +2,12 @@
 // variables (lib/ansible-names.ts), through parseInventory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseInventory, type HostConfig } from '../../lib/inventory.js';
 import { InputError } from '../../lib/errors.js';
+import { tempDir } from '../tempdir.js';
 
 const inventory = (vars: string, hostVars: string, env: NodeJS.ProcessEnv = {}): HostConfig =>
   parseInventory(`all:\n  vars:\n    domain: gw.example.com\n    backend_ip: 10.0.0.9\n${vars}  hosts:\n    p1:\n${hostVars}`, 'inv.yml', env)[0];
@@ -73,5 +77,58 @@ test('a bad value says the name it was written under', () => {
   assert.match(err.message, /^variable ssh_port \(ansible_port in the inventory\) must be a port number/);
   assert.match(refused('', '      ssh_port: 70000\n').message, /^variable ssh_port must be/);
 });
+
+// ---- against Ansible's own ansible-inventory ----------------------------------------
+
+/** An INI inventory (Ansible's other format) with values set at every level. */
+const INI = `[all:vars]
+ansible_user=everyone
+https_port=443
+domain=default.example.com
+backend_ip=10.0.0.9
+
+[proxies]
+proxy-1 ansible_host=10.0.0.5 domain=ia.example.com
+proxy-2 ansible_host=10.0.0.6 ansible_port=2200 ansible_user=p2user
+
+[proxies:vars]
+ansible_user=deploy
+https_port=9443
+
+[eu:children]
+proxies
+
+[eu:vars]
+ssh_jump=deploy@bastion.example.com
+https_port=8443
+ansible_python_interpreter=/usr/bin/python3
+`;
+
+const ANSIBLE_HOME = tempDir('converge-ansible-');
+const iniFile = join(ANSIBLE_HOME, 'hosts.ini');
+writeFileSync(iniFile, INI);
+const ansibleInventory = (...args: string[]) =>
+  execFileSync('ansible-inventory', ['-i', iniFile, ...args], { encoding: 'utf8', env: { ...process.env, HOME: ANSIBLE_HOME, ANSIBLE_LOCAL_TEMP: join(ANSIBLE_HOME, 'tmp') } });
+
+const CANONICAL: Record<string, string> = { ansible_host: 'ssh_host', ansible_port: 'ssh_port', ansible_user: 'ssh_user' };
+
+for (const how of [['--export'], []]) {
+  test(`an INI inventory as ansible-inventory --list --yaml ${how.join(' ')} prints it: every host has the values Ansible gives it`, () => {
+    const hosts = parseInventory(ansibleInventory('--list', '--yaml', ...how), 'exported.yml');
+    assert.equal(hosts.map((h) => h.name).sort(), ['proxy-1', 'proxy-2']);
+    for (const h of hosts) {
+      assert.equal(h.groups, ['eu', 'proxies']);
+      // Ansible's own merge of the levels (`--host`), variable by variable.
+      const ansible = JSON.parse(ansibleInventory('--host', h.name)) as Record<string, unknown>;
+      for (const [name, value] of Object.entries(ansible)) {
+        if (name === 'ansible_python_interpreter') continue; // accepted and ignored
+        const v = (CANONICAL[name] ?? name) as keyof HostConfig['vars'];
+        assert.is(h.vars[v], value, `${h.name}: ${name}`);
+      }
+    }
+    const p2 = hosts.find((h) => h.name === 'proxy-2')!;
+    assert.equal([p2.vars.ssh_user, p2.vars.ssh_port, p2.vars.https_port], ['p2user', 2200, 9443], 'the host, then the nearest group');
+  });
+}
 
 test.run();
