@@ -1,6 +1,7 @@
 // Ansible-style host patterns (`--limit`): names, groups, globs, `~regex`,
 // comma lists, `&intersections` and `!exclusions`, evaluated as Ansible does:
 // the plain terms' union, then each intersection, then each exclusion.
+import { isIP } from 'node:net';
 import { InputError } from './errors.js';
 import type { HostConfig } from './inventory.js';
 
@@ -11,15 +12,20 @@ interface Term {
 }
 
 /**
- * Commas separate terms; so do colons, Ansible's older separator, except
- * inside a `~regex` (whose `(?:` or `a:b` would otherwise be cut).
+ * The terms of a pattern, split as Ansible's split_host_pattern does: with a
+ * comma, commas alone separate them (`eu,us:x` is "eu" and "us:x"); without,
+ * so do colons, Ansible's older separator, except inside brackets and in an
+ * IPv6 address. One extension: a `~regex` keeps its colons (`~(?:a|b)`),
+ * which Ansible would cut into an invalid regex.
  */
 export function splitPattern(pattern: string): string[] {
-  return pattern
-    .split(',')
-    .flatMap((part) => (/^\s*[!&]?~/.test(part) ? [part] : part.split(':')))
-    .map((t) => t.trim())
-    .filter(Boolean);
+  const parts = pattern.includes(',') ? pattern.split(',') : colonList(pattern.trim());
+  return parts.map((t) => t.trim()).filter(Boolean);
+}
+
+function colonList(pattern: string): string[] {
+  if (/^[!&]?~/.test(pattern) || isIP(pattern.replace(/^[!&]/, '').replace(/^\[(.*)\]$/, '$1')) === 6) return [pattern];
+  return pattern.match(/(?:[^\s:[\]]|\[[^\]]*\])+/g) ?? [];
 }
 
 function parseTerm(raw: string, pattern: string): Term {
@@ -41,8 +47,37 @@ function matcher(text: string, pattern: string): (name: string) => boolean {
     return (name) => re.test(name);
   }
   if (text === 'all' || text === '*') return () => true;
-  const glob = new RegExp(`^${text.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  // Ansible reads `eu[0]`, `eu[-1]`, `eu[0:2]` as the nth hosts of a group, in an order converge does not keep.
+  if (/^.+\[(?:-?[0-9]+|[0-9]+[:-][0-9]*)\]$/.test(text)) {
+    throw new InputError(`--limit "${pattern}": "${text}" is an Ansible subscript (the nth hosts of a group), which converge does not take`, { hint: 'name the hosts, or use a glob (proxy-par*) or a regex (~proxy-par[12])' });
+  }
+  const glob = globRegExp(text);
   return (name) => glob.test(name);
+}
+
+/**
+ * A shell glob as Python's fnmatch (which Ansible uses): `*`, `?`, `[seq]`
+ * and `[!seq]`; a `[` that is never closed is literal.
+ */
+export function globRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    const close = c === '[' ? glob.indexOf(']', glob[i + 1] === '!' ? i + 3 : i + 2) : -1;
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (close > 0) {
+      const set = glob.slice(i + 1, close);
+      re += `[${set.startsWith('!') ? `^${escapeClass(set.slice(1))}` : escapeClass(set)}]`;
+      i = close;
+    } else re += c.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`, 's');
+}
+
+/** A class's members as fnmatch takes them: ranges (a-z) kept; a backslash, a caret or a `]` (first, as in `[]a]`) literal. */
+function escapeClass(set: string): string {
+  return set.replace(/[\\\]^]/g, '\\$&');
 }
 
 /** Whether a term selects the host: by its name, or one of its groups' (Ansible's implicit `ungrouped` too). */

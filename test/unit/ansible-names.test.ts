@@ -2,12 +2,9 @@
 // variables (lib/ansible-names.ts), through parseInventory.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseInventory, type HostConfig } from '../../lib/inventory.js';
 import { InputError } from '../../lib/errors.js';
-import { tempDir } from '../tempdir.js';
+import { ansibleFile, ansibleInventory } from './ansible.js';
 
 const inventory = (vars: string, hostVars: string, env: NodeJS.ProcessEnv = {}): HostConfig =>
   parseInventory(`all:\n  vars:\n    domain: gw.example.com\n    backend_ip: 10.0.0.9\n${vars}  hosts:\n    p1:\n${hostVars}`, 'inv.yml', env)[0];
@@ -104,22 +101,18 @@ https_port=8443
 ansible_python_interpreter=/usr/bin/python3
 `;
 
-const ANSIBLE_HOME = tempDir('converge-ansible-');
-const iniFile = join(ANSIBLE_HOME, 'hosts.ini');
-writeFileSync(iniFile, INI);
-const ansibleInventory = (...args: string[]) =>
-  execFileSync('ansible-inventory', ['-i', iniFile, ...args], { encoding: 'utf8', env: { ...process.env, HOME: ANSIBLE_HOME, ANSIBLE_LOCAL_TEMP: join(ANSIBLE_HOME, 'tmp') } });
+const iniFile = ansibleFile(INI, 'hosts.ini');
 
 const CANONICAL: Record<string, string> = { ansible_host: 'ssh_host', ansible_port: 'ssh_port', ansible_user: 'ssh_user' };
 
 for (const how of [['--export'], []]) {
   test(`an INI inventory as ansible-inventory --list --yaml ${how.join(' ')} prints it: every host has the values Ansible gives it`, () => {
-    const hosts = parseInventory(ansibleInventory('--list', '--yaml', ...how), 'exported.yml');
+    const hosts = parseInventory(ansibleInventory(iniFile, '--list', '--yaml', ...how), 'exported.yml');
     assert.equal(hosts.map((h) => h.name).sort(), ['proxy-1', 'proxy-2']);
     for (const h of hosts) {
       assert.equal(h.groups, ['eu', 'proxies']);
       // Ansible's own merge of the levels (`--host`), variable by variable.
-      const ansible = JSON.parse(ansibleInventory('--host', h.name)) as Record<string, unknown>;
+      const ansible = JSON.parse(ansibleInventory(iniFile, '--host', h.name)) as Record<string, unknown>;
       for (const [name, value] of Object.entries(ansible)) {
         if (name === 'ansible_python_interpreter') continue; // accepted and ignored
         const v = (CANONICAL[name] ?? name) as keyof HostConfig['vars'];
