@@ -1,9 +1,11 @@
 // YAML inventory (Ansible's shape) -> one HostConfig per host.
-// Precedence: environment overrides > host > nearest group > outer group > all.vars > defaults.
+// Precedence: environment overrides > host > its groups, the deepest first
+// (lib/groups.ts) > all.vars > defaults.
 import { readFileSync } from 'node:fs';
 import { parseDocument, YAMLError } from 'yaml';
 import { ANSIBLE_NAMES, canonicalNames, NameClash, type Spelled } from './ansible-names.js';
 import { InputError } from './errors.js';
+import { collectHosts, type Collected, type RawGroup, type RawVars } from './groups.js';
 import { coerce, defaultFor, HostVars, parseJump, valueProblem, VAR_NAMES, VarName } from './variables.js';
 
 export interface HostConfig {
@@ -13,17 +15,6 @@ export interface HostConfig {
   vars: HostVars;
 }
 
-type RawVars = Record<string, unknown>;
-interface RawGroup {
-  vars?: RawVars;
-  hosts?: Record<string, RawVars | null>;
-  children?: Record<string, RawGroup | null>;
-}
-
-interface Collected {
-  groups: string[];
-  layers: RawVars[]; // outermost first, host's own vars last
-}
 
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig[] {
   let text: string;
@@ -56,61 +47,11 @@ export function parseInventory(text: string, file: string, env: NodeJS.ProcessEn
       hint: 'start the file with `all:` holding `vars`, `hosts` and/or `children` (see inventory/lab.yml)',
     });
   }
-  const found = new Map<string, Collected>();
-  walk(root.all, 'all', [], [], found, file);
+  const found = collectHosts(root.all, file);
   if (found.size === 0) {
     throw new InputError('the inventory defines no host', { where: file, hint: 'add hosts under all.hosts or a group' });
   }
   return [...found].map(([name, c]) => resolveHost(name, c, file, env));
-}
-
-function walk(group: RawGroup, name: string, groups: string[], layers: RawVars[], found: Map<string, Collected>, file: string): void {
-  checkShape(group, name, file);
-  const here = [...layers, group.vars ?? {}];
-  const path = name === 'all' ? groups : [...groups, name];
-  for (const [host, vars] of Object.entries(group.hosts ?? {})) {
-    const own = vars ?? {};
-    if (typeof own !== 'object' || Array.isArray(own)) {
-      throw new InputError(`host "${host}" must map to its variables (or nothing)`, { where: file });
-    }
-    const prev = found.get(host);
-    // A host listed in several groups is one host: later groups add their
-    // layers (nearer than all.vars, as Ansible merges them), the host keeps one entry.
-    if (prev) {
-      prev.groups.push(...path.filter((g) => !prev.groups.includes(g)));
-      prev.layers.splice(prev.layers.length - 1, 0, ...here.slice(1));
-      Object.assign(prev.layers[prev.layers.length - 1], own);
-    } else {
-      found.set(host, { groups: [...path], layers: [...here, { ...own }] });
-    }
-  }
-  for (const [child, sub] of Object.entries(group.children ?? {})) {
-    walk(sub ?? {}, child, path, here, found, file);
-  }
-}
-
-function checkShape(group: RawGroup, name: string, file: string): void {
-  if (typeof group !== 'object' || Array.isArray(group)) {
-    throw new InputError(`group "${name}" must be a mapping with vars, hosts and children`, { where: file });
-  }
-  const extra = Object.keys(group).filter((k) => !['vars', 'hosts', 'children'].includes(k));
-  if (extra.length > 0) {
-    throw new InputError(`group "${name}" has unknown key(s): ${extra.join(', ')}`, {
-      where: file,
-      hint: 'a group holds only `vars`, `hosts` and `children`',
-    });
-  }
-  // A YAML list where a mapping belongs (`- proxy-1`) would otherwise name hosts "0", "1"...
-  for (const key of ['vars', 'hosts', 'children'] as const) {
-    const v = group[key];
-    if (v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v))) continue;
-    const what = { vars: 'variable names', hosts: 'host names', children: 'group names' }[key];
-    const eg = key === 'hosts' ? 'proxy-1' : 'eu';
-    throw new InputError(`${key} of group "${name}" must be a mapping of ${what}, got ${Array.isArray(v) ? 'a list' : JSON.stringify(v)}`, {
-      where: file,
-      hint: key === 'vars' ? 'write `name: value` lines under vars' : `write one \`name:\` per line (e.g. \`${eg}:\`), not a list (\`- ${eg}\`)`,
-    });
-  }
 }
 
 const ENV_OVERRIDES: [string, VarName][] = [

@@ -55,13 +55,13 @@ test('--list-hosts shows each selected host once with its effective variables, a
     assert.is(vars('lab-proxy').https_port, 18443, 'the host beats its groups');
     assert.is(vars('decoy-fleet').https_port, 2);
     assert.is(vars('lab-proxy').ssh_timeout, 15, 'defaults are filled in');
-    assert.equal(doc.hosts.find((h) => h.host === 'lab-proxy')!.groups, ['fleet', 'lab', 'also']);
+    assert.equal(doc.hosts.find((h) => h.host === 'lab-proxy')!.groups, ['fleet', 'also', 'lab'], 'outermost first: lab is nested in fleet');
     assert.not.ok(run.stdout.includes(TOKEN), 'the token is not shown');
     // Text form, --limit applied, token redacted.
     const text = await converge(['-i', inv, '--list-hosts', '--limit', 'fleet,!decoy-*'], ENV);
     assert.is(text.code, 0, text.stderr);
     assert.match(text.stdout, /^1 host\(s\) selected from .* \(--limit fleet,!decoy-\*\); nothing was contacted$/m);
-    assert.match(text.stdout, /^lab-proxy {2}\[ssh converge-lab@127\.0\.0\.1:2222, sudo -n\] {2}groups: fleet, lab, also$/m);
+    assert.match(text.stdout, /^lab-proxy {2}\[ssh converge-lab@127\.0\.0\.1:2222, sudo -n\] {2}groups: fleet, also, lab$/m);
     assert.match(text.stdout, /bearer token: from IA_ENSO_OLLAMA_BEARER_TOKEN \(<redacted>\)/);
     assert.not.ok(text.stdout.includes(TOKEN));
     assert.is(watch.count(), 0, 'no connection to the listed host');
