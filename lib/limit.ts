@@ -9,6 +9,10 @@ interface Term {
   op: 'or' | 'and' | 'not';
   text: string;
   test: (name: string) => boolean;
+  /** A plain term that is a host's name (see selects). */
+  exactHost: boolean;
+  /** Whether it looks at host names too (see selects). */
+  hostNames: boolean;
 }
 
 /**
@@ -28,11 +32,12 @@ function colonList(pattern: string): string[] {
   return pattern.match(/(?:[^\s:[\]]|\[[^\]]*\])+/g) ?? [];
 }
 
-function parseTerm(raw: string, pattern: string): Term {
+function parseTerm(raw: string, pattern: string, groupNames: Set<string>, hostNames: Set<string>): Term {
   const op = raw.startsWith('!') ? 'not' : raw.startsWith('&') ? 'and' : 'or';
   const text = op === 'or' ? raw : raw.slice(1).trim();
   if (text === '') throw new InputError(`--limit "${pattern}": "${raw}" names nothing`, { hint: 'write !NAME to exclude and &NAME to intersect, e.g. eu,&canary,!proxy-old' });
-  return { op, text, test: matcher(text, pattern) };
+  const test = matcher(text, pattern);
+  return { op, text, test, exactHost: op === 'or' && hostNames.has(text), hostNames: /^~|[.?*[]/.test(text) || ![...groupNames].some(test) };
 }
 
 /** `~regex` (matched from the start of a name, as Ansible's re.match), a glob, or a literal name. */
@@ -80,10 +85,18 @@ function escapeClass(set: string): string {
   return set.replace(/[\\\]^]/g, '\\$&');
 }
 
-/** Whether a term selects the host: by its name, or one of its groups' (Ansible's implicit `ungrouped` too). */
+/**
+ * Whether a term selects the host, as Ansible's InventoryManager decides: a
+ * plain term that is a host's name selects that host alone (even beside a
+ * group of that name); otherwise the hosts of the groups it matches
+ * (Ansible's implicit `ungrouped` too) and, unless a group matched a plain
+ * name (no glob, regex or dot), the hosts it names.
+ */
 function selects(term: Term, host: HostConfig, groupNames: Set<string>): boolean {
-  if (term.test(host.name) || host.groups.some(term.test)) return true;
-  return term.text === 'ungrouped' && !groupNames.has('ungrouped') && host.groups.length === 0;
+  if (term.exactHost) return host.name === term.text;
+  if (term.text === 'all' || host.groups.some(term.test)) return true;
+  if (term.text === 'ungrouped' && !groupNames.has('ungrouped')) return host.groups.length === 0;
+  return term.hostNames && term.test(host.name);
 }
 
 /**
@@ -93,8 +106,9 @@ function selects(term: Term, host: HostConfig, groupNames: Set<string>): boolean
  */
 export function selectHosts(hosts: HostConfig[], pattern: string | undefined): HostConfig[] {
   if (!pattern || pattern.trim() === '') return hosts;
-  const terms = splitPattern(pattern).map((t) => parseTerm(t, pattern));
   const groupNames = new Set(hosts.flatMap((h) => h.groups));
+  const names = new Set(hosts.map((h) => h.name));
+  const terms = splitPattern(pattern).map((t) => parseTerm(t, pattern, groupNames, names));
   const unmatched = terms.filter((t) => !hosts.some((h) => selects(t, h, groupNames)));
   if (unmatched.length > 0) {
     throw new InputError(`--limit "${pattern}": ${unmatched.map((t) => `"${t.text}"`).join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no host or group`, {

@@ -87,6 +87,16 @@ test("a group listed under two parents: its hosts are in both, for --limit as fo
   assert.equal(selectHosts(HOSTS, 'beta').map((h) => h.name), ['h1', 'h2'], 'h1 through inner');
 });
 
+test('a host named like a group: the plain name selects the host, its exclusion the group\'s hosts, a glob or regex both (as Ansible)', () => {
+  const text = 'all:\n  vars: { domain: d.example.com, backend_ip: 10.0.0.1 }\n  hosts:\n    web:\n    web.old:\n    other:\n  children:\n    web:\n      hosts: { h1: }\n';
+  const hosts = parseInventory(text, 'inv.yml');
+  const patterns = ['web', 'web*', '~web', 'all,!web', 'web,other', 'web.old', 'all'];
+  const ansible = ansibleSelects(ansibleFile(text), patterns);
+  patterns.forEach((p, i) => assert.equal(selectHosts(hosts, p).map((h) => h.name).sort(), ansible[i], p));
+  assert.equal(selectHosts(hosts, 'web').map((h) => h.name), ['web']);
+  assert.equal(selectHosts(hosts, 'all,!web').map((h) => h.name), ['web', 'web.old', 'other']);
+});
+
 test('a group that is its own ancestor is refused, naming the loop', () => {
   const text = 'all:\n  vars: { domain: d.example.com, backend_ip: 10.0.0.1 }\n  children:\n    a:\n      children:\n        b:\n          hosts: { h: }\n          children:\n            a:\n';
   try {
