@@ -3,8 +3,10 @@
 // each of them. Its depth is its longest path from `all`. A host's variables
 // are merged as Ansible merges them: `all`, then its groups (with their
 // ancestors) by depth, `ansible_group_priority` and name, the last one
-// winning, then the host's own.
+// winning, then the host's own. A host's key may stand for several hosts
+// (`proxy-[01:20]`) and carry its port (`name:port`): see hostpattern.ts.
 import { InputError } from './errors.js';
+import { expandHostKey, HostPatternError, type HostKey } from './hostpattern.js';
 
 export type RawVars = Record<string, unknown>;
 export interface RawGroup {
@@ -34,7 +36,8 @@ const PRIORITY = 'ansible_group_priority';
 
 export function collectHosts(all: RawGroup, file: string): Map<string, Collected> {
   const groups = new Map<string, Group>();
-  const direct = new Map<string, { groups: Set<string>; own: RawVars }>();
+  // Each host's groups, own variables, and the port its key gave (`name:port`).
+  const direct = new Map<string, { groups: Set<string>; own: RawVars; port: RawVars }>();
   const visit = (raw: RawGroup, name: string) => {
     checkShape(raw, name, file);
     const g = groups.get(name) ?? { name, vars: {}, children: new Set<string>(), priority: 1, seen: groups.size };
@@ -43,14 +46,18 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
     const { [PRIORITY]: priority, ...vars } = raw.vars ?? {};
     if (priority !== undefined) g.priority = priorityOf(priority, name, file);
     Object.assign(g.vars, vars);
-    for (const [host, own] of Object.entries(raw.hosts ?? {})) {
+    for (const [key, own] of Object.entries(raw.hosts ?? {})) {
       if (own !== null && (typeof own !== 'object' || Array.isArray(own))) {
-        throw new InputError(`host "${host}" must map to its variables (or nothing)`, { where: file });
+        throw new InputError(`host "${key}" must map to its variables (or nothing)`, { where: file });
       }
-      const h = direct.get(host) ?? { groups: new Set<string>(), own: {} };
-      direct.set(host, h);
-      h.groups.add(name);
-      Object.assign(h.own, own ?? {});
+      const { names, port } = hostKey(key, file);
+      for (const host of names) {
+        const h = direct.get(host) ?? { groups: new Set<string>(), own: {}, port: {} };
+        direct.set(host, h);
+        h.groups.add(name);
+        if (port !== null) h.port = { ssh_port: port };
+        Object.assign(h.own, own ?? {});
+      }
     }
     for (const [child, sub] of Object.entries(raw.children ?? {})) {
       if (child === 'all') throw new InputError(`group "${name}" lists \`all\` as a child`, { where: file, hint: 'all is the root of the inventory: it holds every group' });
@@ -71,7 +78,7 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
   };
   const byDepth = (a: Group, b: Group) => depth.get(a.name)! - depth.get(b.name)!;
   const out = new Map<string, Collected>();
-  for (const [host, { groups: mine, own }] of direct) {
+  for (const [host, { groups: mine, own, port }] of direct) {
     const all = new Set<string>();
     for (const g of mine) ancestors(g, all);
     all.delete('all');
@@ -79,7 +86,8 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
     const merged = [...member].sort((a, b) => byDepth(a, b) || a.priority - b.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     out.set(host, {
       groups: [...member].sort((a, b) => byDepth(a, b) || a.seen - b.seen).map((g) => g.name),
-      layers: [groups.get('all')!.vars, ...merged.map((g) => g.vars), own],
+      // The key's port under the host's own variables, as Ansible sets it before them.
+      layers: [groups.get('all')!.vars, ...merged.map((g) => g.vars), port, own],
     });
   }
   return out;
@@ -98,6 +106,15 @@ function depths(groups: Map<string, Group>, file: string): Map<string, number> {
   };
   walk('all', 0, []);
   return depth;
+}
+
+function hostKey(key: string, file: string): HostKey {
+  try {
+    return expandHostKey(key);
+  } catch (err) {
+    if (!(err instanceof HostPatternError)) throw err;
+    throw new InputError(err.message, { where: file, hint: 'a host key is a name, name:port, or a pattern such as proxy-[01:20] (zero-padded) or proxy-[a:f]' });
+  }
 }
 
 function priorityOf(value: unknown, group: string, file: string): number {
