@@ -1,6 +1,7 @@
 // Ansible-style host patterns (`--limit`): names, groups, globs, `~regex`,
 // comma lists, `&intersections` and `!exclusions`, evaluated as Ansible does:
 // the plain terms' union, then each intersection, then each exclusion.
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InputError } from './errors.js';
 import type { HostConfig } from './inventory.js';
@@ -127,6 +128,31 @@ export function selectHosts(hosts: HostConfig[], pattern: string | undefined): H
     });
   }
   return selected;
+}
+
+/**
+ * The pattern with each `@FILE` term replaced by the file's lines, as
+ * Ansible's `--limit @file` reads a retry file: one host or pattern a line
+ * (blank lines and `#` comments skipped). A relative path is from the
+ * current directory.
+ */
+export function withLimitFiles(pattern: string | undefined, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): string | undefined {
+  if (!pattern || !pattern.includes('@')) return pattern;
+  return splitPattern(pattern)
+    .flatMap((term) => {
+      if (!term.startsWith('@')) return [term];
+      const file = term.slice(1);
+      let text: string;
+      try {
+        text = read(file);
+      } catch (err) {
+        throw new InputError(`--limit ${term}: cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { where: file, hint: 'give @FILE a file of host names or patterns, one a line (the failed hosts a run prints, for example)' });
+      }
+      const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      if (lines.length === 0) throw new InputError(`--limit ${term}: the file names no host`, { where: file, hint: 'one host name or pattern a line' });
+      return lines;
+    })
+    .join(',');
 }
 
 /** A list for a hint, cut short in a large fleet. */

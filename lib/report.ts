@@ -53,9 +53,17 @@ export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[]
     if (o.rollbackError) detail.push(`  ROLLBACK FAILED — the host needs a human:\n${describeError(o.rollbackError).replace(/^/gm, '    ')}`);
     if (detail.length > 0) out.push('', `${o.host}:`, ...detail);
   }
+  const again = retryLimit(outcomes);
+  if (again) out.push('', `to run again on the host(s) that failed: --limit ${again}`);
   // Last, where a long fleet log ends: the counts and what the exit code says.
   out.push('', `${totals(mode, outcomes)}; exit ${exitCode(mode, outcomes)}`);
   return redact(out.join('\n'), secrets) + '\n';
+}
+
+/** The failed and unreachable hosts as a --limit, when some of several hosts failed; null otherwise. */
+export function retryLimit(outcomes: HostOutcome[]): string | null {
+  const failed = outcomes.filter((o) => o.status === 'failed' || o.status === 'unreachable');
+  return failed.length > 0 && failed.length < outcomes.length ? failed.map((o) => o.host).join(',') : null;
 }
 
 // A Record, so that a new status cannot be left out of the counts.

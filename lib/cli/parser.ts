@@ -4,7 +4,7 @@ import yargs, { type Argv } from 'yargs';
 import { describeError, InputError } from '../errors.js';
 import { redact } from '../secrets.js';
 import { loadInventory, type HostConfig } from '../inventory.js';
-import { selectHosts } from '../limit.js';
+import { selectHosts, withLimitFiles } from '../limit.js';
 import { projectPath } from '../paths.js';
 
 export const DEFAULT_INVENTORY = projectPath('inventory/production.yml');
@@ -21,7 +21,7 @@ export function baseParser(argv: string[], script: string, description: string):
     .scriptName(`npx zx tasks/${script}`)
     .usage(`$0 [options]\n\n${description}`)
     .option('inventory', { alias: 'i', type: 'string', default: DEFAULT_INVENTORY, defaultDescription: 'inventory/production.yml', describe: 'inventory file (YAML, Ansible layout)' })
-    .option('limit', { alias: 'l', type: 'string', coerce: joinRepeats, describe: 'hosts or groups to run on: names, globs, ~regex, a,b lists, &intersections, !exclusions (may be repeated)' })
+    .option('limit', { alias: 'l', type: 'string', coerce: joinRepeats, describe: 'hosts or groups to run on: names, globs, ~regex, a,b lists, &intersections, !exclusions, @FILE of names (may be repeated)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON report on stdout; progress goes to stderr' })
     .strict()
     .check(onceEach)
@@ -73,7 +73,7 @@ export function numberArg(option: string, value: unknown, kind: 'count' | 'secon
 
 /** The inventory's hosts that --limit selects (errors before any connection). */
 export function selectedHosts(args: CommonArgs): HostConfig[] {
-  return selectHosts(loadInventory(args.inventory), args.limit);
+  return selectHosts(loadInventory(args.inventory), withLimitFiles(args.limit));
 }
 
 /**

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compare, converge, gateway, LAB, LAB_INVENTORY, LINK, MAPS, resetLab, SITE, snapshot, TOKEN, workerPids } from './lab.js';
-import { BASTION_LOG, CLOSED_PORT, connections, hostOf, labHost, labVars, logins, mark, report, SSHD_LOG, watcher, writeInventory } from './fleetlab.js';
+import { BASTION_LOG, CLOSED_PORT, connections, hostOf, labHost, labVars, logins, mark, report, SSHD_LOG, tempDir, watcher, writeInventory } from './fleetlab.js';
 
 const ENV = { IA_ENSO_OLLAMA_BEARER_TOKEN: TOKEN, SSH_AUTH_SOCK: undefined };
 
@@ -161,7 +161,13 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   assert.match(text.stdout, /^ {2}lab-proxy {2}ok {10}0 change\(s\)$/m);
   assert.match(text.stdout, /^ {2}decoy-all {2}unreachable 0 change\(s\)$/m);
   assert.match(text.stdout, /error: \[decoy-all\] .*connection refused/);
-  assert.ok(text.stdout.endsWith('\n2 host(s): 1 ok, 1 unreachable; exit 1\n'), text.stdout);
+  assert.ok(text.stdout.endsWith('\nto run again on the host(s) that failed: --limit decoy-all\n\n2 host(s): 1 ok, 1 unreachable; exit 1\n'), text.stdout);
+  // Ansible's --limit @FILE: a file of the hosts to run on again.
+  const retry = join(tempDir(), 'retry-hosts');
+  writeFileSync(retry, '# failed last time\ndecoy-all\n\n');
+  const again = await converge(['-i', fleetInventory(), '--limit', `@${retry}`, '--list-hosts', '--json'], ENV);
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(JSON.parse(again.stdout).hosts.map((h: { host: string }) => h.host), ['decoy-all']);
   // The two hosts' progress lines interleave: each stage line says whose it is.
   const plain = text.stdout.replace(/\x1b\[[0-9;]*m/g, '');
   const stageLines = plain.split('\n').filter((l) => /^[❯✔✖↓] /u.test(l) && !/^\S (lab-proxy|decoy-all) \(/u.test(l));

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { globRegExp, selectHosts, splitPattern } from '../../lib/limit.js';
+import { globRegExp, selectHosts, splitPattern, withLimitFiles } from '../../lib/limit.js';
 import { parseInventory } from '../../lib/inventory.js';
 import { InputError } from '../../lib/errors.js';
 import { ansibleFile, ansibleSelects } from './ansible.js';
@@ -201,6 +201,21 @@ test('a large inventory is not listed whole in the hint', () => {
 test('an explicit group named ungrouped is that group, not the implicit one', () => {
   const inv = parseInventory(`all:\n  vars: { domain: gw.example.com, backend_ip: 10.0.0.1 }\n  hosts:\n    loose:\n  children:\n    ungrouped:\n      hosts:\n        member:\n`, 'inv.yml');
   assert.equal(selectHosts(inv, 'ungrouped').map((h) => h.name), ['member']);
+});
+
+test('--limit @FILE: the file\'s lines (blank ones and # comments skipped) stand for the term, beside the others', () => {
+  const files: Record<string, string> = { retry: '# failed last time\nproxy-nyc\n\n  proxy-ams  \n', empty: '# nothing\n\n' };
+  const read = (f: string) => {
+    if (!(f in files)) throw Object.assign(new Error(`ENOENT: ${f}`), { code: 'ENOENT' });
+    return files[f];
+  };
+  assert.is(withLimitFiles('@retry', read), 'proxy-nyc,proxy-ams');
+  assert.is(withLimitFiles('eu,@retry,!proxy-par1', read), 'eu,proxy-nyc,proxy-ams,!proxy-par1');
+  assert.is(withLimitFiles('eu', read), 'eu', 'no @: as given');
+  assert.is(withLimitFiles(undefined, read), undefined);
+  assert.equal(selectHosts(HOSTS, withLimitFiles('@retry', read)).map((h) => h.name), ['proxy-ams', 'proxy-nyc']);
+  assert.throws(() => withLimitFiles('@missing', read), (e: unknown) => e instanceof InputError && /--limit @missing: cannot read the file: ENOENT/.test(e.message) && e.where === 'missing');
+  assert.throws(() => withLimitFiles('@empty', read), (e: unknown) => e instanceof InputError && /the file names no host/.test(e.message));
 });
 
 test.run();

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { exitCode, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, jsonReport, newTokenNotice, textRecap } from '../../lib/report.js';
+import { exitCode, EXIT_CHANGES, EXIT_FAILED, EXIT_OK, jsonReport, newTokenNotice, retryLimit, textRecap } from '../../lib/report.js';
 import type { HostOutcome, Mode, Status } from '../../lib/hostrun.js';
 import { RemoteCommandError, RollbackError } from '../../lib/errors.js';
 import { isChange, planFile, type Change } from '../../lib/plan.js';
@@ -116,6 +116,15 @@ test('textRecap: the last line counts the hosts by status, with the exit code', 
   assert.ok(textRecap('apply', fleet, [], false).endsWith('\n4 host(s): 2 ok, 1 changed, 1 unreachable; exit 1\n'));
   assert.ok(textRecap('check', [outcome('a', 'ok'), outcome('b', 'drift')], [], false).endsWith('\n2 host(s): 1 ok, 1 drift; exit 2\n'));
   assert.ok(textRecap('apply', [outcome('a', 'changed')], [], false).endsWith('\n1 host(s): 1 changed; exit 0\n'));
+});
+
+test('textRecap: when some of several hosts failed, a --limit of those, before the counts', () => {
+  const fleet = [outcome('a', 'ok'), outcome('b', 'failed'), outcome('c', 'changed'), outcome('d', 'unreachable')];
+  assert.ok(textRecap('apply', fleet, [], false).endsWith('\nto run again on the host(s) that failed: --limit b,d\n\n4 host(s): 1 ok, 1 changed, 1 failed, 1 unreachable; exit 1\n'));
+  assert.is(retryLimit(fleet), 'b,d');
+  assert.is(retryLimit([outcome('a', 'failed'), outcome('b', 'unreachable')]), null, 'all failed: the same command again');
+  assert.is(retryLimit([outcome('a', 'ok'), outcome('b', 'drift')]), null);
+  assert.not.match(textRecap('check', [outcome('a', 'ok'), outcome('b', 'drift')], [], false), /to run again/);
 });
 
 test('textRecap: apply wording; diffs only when asked', () => {
