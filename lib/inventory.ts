@@ -15,7 +15,6 @@ export interface HostConfig {
   vars: HostVars;
 }
 
-
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig[] {
   let text: string;
   try {

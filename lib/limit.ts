@@ -1,6 +1,7 @@
 // Ansible-style host patterns (`--limit`): names, groups, globs, `~regex`,
-// comma lists, `&intersections` and `!exclusions`, evaluated as Ansible does:
-// the plain terms' union, then each intersection, then each exclusion.
+// comma lists, `&intersections`, `!exclusions` and `@FILE`s of them,
+// evaluated as Ansible does: the plain terms' union, then each intersection,
+// then each exclusion.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InputError } from './errors.js';
