@@ -27,6 +27,9 @@ const SSH_CONNECTIONS = ['ssh', 'smart', 'paramiko'];
  */
 const IGNORED = ['ansible_python_interpreter', 'ansible_become', 'ansible_become_method', 'ansible_become_user'];
 
+/** Passwords: converge logs in with a key or the agent, and needs passwordless sudo. */
+const PASSWORDS = ['ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password', 'ansible_become_password', 'ansible_become_pass', 'ansible_sudo_pass'];
+
 export const ANSIBLE_NAMES = [...Object.keys(ALIASES), ...IGNORED];
 
 export class NameClash extends Error {}
@@ -47,6 +50,9 @@ export function canonicalNames(raw: Record<string, unknown>): Spelled {
   const vars: Record<string, unknown> = {};
   const written: Partial<Record<VarName, string>> = {};
   for (const [name, value] of Object.entries(raw)) {
+    if (PASSWORDS.includes(name)) {
+      throw new NameClash(`${name}: converge never uses a password, for SSH or for sudo: log in with a key (ssh_key) or ssh-agent, give the user passwordless sudo, and take the password out of the inventory`);
+    }
     if (IGNORED.includes(name)) {
       checkIgnored(name, value);
       continue;

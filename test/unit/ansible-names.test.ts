@@ -62,6 +62,14 @@ test('Ansible-only variables are accepted and ignored, unless they ask for what 
   assert.match(refused('', '      ansible_become_method: su\n').message, /ansible_become_method su: converge becomes root with sudo -n only/);
 });
 
+test('an Ansible password variable is refused, saying converge uses keys and passwordless sudo, never quoting it', () => {
+  for (const name of ['ansible_password', 'ansible_ssh_pass', 'ansible_become_password', 'ansible_become_pass']) {
+    const err = refused('', `      ${name}: hunter2-secret\n`);
+    assert.match(err.message, new RegExp(`^host "p1": ${name}: converge never uses a password, for SSH or for sudo: log in with a key`));
+    assert.not.ok(err.message.includes('hunter2') || (err.hint ?? '').includes('hunter2'), 'the password is not shown');
+  }
+});
+
 test('an Ansible variable converge does not read: named, with the ones it reads; a typo gets a suggestion', () => {
   const err = refused('', '      ansible_ssh_common_args: -o ProxyJump=bastion\n');
   assert.match(err.message, /unknown variable\(s\) for host "p1": ansible_ssh_common_args/);
