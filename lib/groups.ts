@@ -15,12 +15,18 @@ export interface RawGroup {
   children?: Record<string, RawGroup | null>;
 }
 
+/** One level of a host's variables, and what to call it (`group eu`) when saying where a value came from. */
+export interface Layer {
+  from: string;
+  vars: RawVars;
+}
+
 /** A host as the inventory lists it: its groups, and its variables' levels in the order they apply. */
 export interface Collected {
   /** Every group it is in (ancestors included, `all` left out), outermost first. */
   groups: string[];
   /** `all.vars`, then each group's, then the host's own: later ones win. */
-  layers: RawVars[];
+  layers: Layer[];
 }
 
 interface Group {
@@ -87,7 +93,7 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
     out.set(host, {
       groups: [...member].sort((a, b) => byDepth(a, b) || a.seen - b.seen).map((g) => g.name),
       // The key's port under the host's own variables, as Ansible sets it before them.
-      layers: [groups.get('all')!.vars, ...merged.map((g) => g.vars), port, own],
+      layers: [{ from: 'all.vars', vars: groups.get('all')!.vars }, ...merged.map((g) => ({ from: `group ${g.name}`, vars: g.vars })), { from: 'the host\'s key', vars: port }, { from: 'the host', vars: own }],
     });
   }
   return out;

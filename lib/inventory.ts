@@ -13,6 +13,8 @@ export interface HostConfig {
   /** Groups the host belongs to, outermost first. */
   groups: string[];
   vars: HostVars;
+  /** Where each value came from: `group eu`, `the host`, `default`, `environment IA_ENSO_PROXY_HOST`... (--list-hosts). */
+  origins?: Record<VarName, string>;
 }
 
 export function loadInventory(file: string, env: NodeJS.ProcessEnv = process.env): HostConfig[] {
@@ -60,11 +62,12 @@ const ENV_OVERRIDES: [string, VarName][] = [
   ['IA_ENSO_BACKEND_IP', 'backend_ip'],
 ];
 
-/** The original script's environment variables override the inventory for every host. */
-function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): RawVars {
+/** The original script's environment variables override the inventory for every host; `from` names the variable behind each. */
+function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): { vars: RawVars; from: Partial<Record<VarName, string>> } {
   const out: RawVars = {};
+  const from: Partial<Record<VarName, string>> = {};
   for (const [key, name] of ENV_OVERRIDES) {
-    if (env[key]) out[name] = env[key];
+    if (env[key]) [out[name], from[name]] = [env[key], key];
   }
   const jumpHost = env.DEPLOY_SSH_PROXY_HOST;
   const jumpUser = env.DEPLOY_SSH_PROXY_USER;
@@ -72,19 +75,26 @@ function envLayer(env: NodeJS.ProcessEnv, merged: RawVars): RawVars {
     // Set but empty means "connect directly", as in the original script.
     const user = jumpUser || (out.ssh_user as string | undefined) || (merged.ssh_user as string | undefined);
     out.ssh_jump = jumpHost === '' ? null : `${user ? `${user}@` : ''}${jumpHost}`;
+    from.ssh_jump = 'DEPLOY_SSH_PROXY_HOST';
   } else if (jumpUser && typeof merged.ssh_jump === 'string') {
     const j = parseJump(merged.ssh_jump);
-    if (j) out.ssh_jump = `${jumpUser}@${j.host.includes(':') ? `[${j.host}]` : j.host}:${j.port}`;
+    if (j) [out.ssh_jump, from.ssh_jump] = [`${jumpUser}@${j.host.includes(':') ? `[${j.host}]` : j.host}:${j.port}`, 'DEPLOY_SSH_PROXY_USER'];
   }
-  return out;
+  return { vars: out, from };
 }
 
 function resolveHost(name: string, c: Collected, file: string, env: NodeJS.ProcessEnv): HostConfig {
-  const layers = c.layers.map((layer) => canonical(layer, name, file));
+  const layers = c.layers.map((layer) => ({ from: layer.from, ...canonical(layer.vars, name, file) }));
   const merged: RawVars = Object.assign({}, ...layers.map((l) => l.vars));
-  // How the level that set each variable wrote it, for the errors.
+  // How the level that set each variable wrote it, for the errors, and which level that was.
   const written: Partial<Record<VarName, string>> = {};
-  for (const l of layers) for (const k of Object.keys(l.vars)) written[k as VarName] = l.written[k as VarName] ?? k;
+  const origins = {} as Record<VarName, string>;
+  for (const l of layers) {
+    for (const k of Object.keys(l.vars) as VarName[]) {
+      written[k] = l.written[k] ?? k;
+      origins[k] = l.written[k] ? `${l.from}, as ${l.written[k]}` : l.from;
+    }
+  }
   const unknown = Object.keys(merged).filter((k) => !(VAR_NAMES as string[]).includes(k));
   if (unknown.length > 0) {
     const guess = unknown.map((u) => `${u}${closest(u) ? ` (did you mean ${closest(u)}?)` : ''}`);
@@ -96,12 +106,17 @@ function resolveHost(name: string, c: Collected, file: string, env: NodeJS.Proce
     });
   }
   const overrides = envLayer(env, merged);
-  for (const k of Object.keys(overrides)) delete written[k as VarName];
-  Object.assign(merged, overrides);
+  for (const [k, from] of Object.entries(overrides.from) as [VarName, string][]) {
+    delete written[k];
+    origins[k] = `environment ${from}`;
+  }
+  Object.assign(merged, overrides.vars);
   const vars = {} as Record<VarName, unknown>;
   for (const v of VAR_NAMES) {
     // An empty value means "not set", as an unset environment variable would.
-    const raw = merged[v] === undefined || merged[v] === null || merged[v] === '' ? defaultFor(v, name) : merged[v];
+    const unset = merged[v] === undefined || merged[v] === null || merged[v] === '';
+    if (unset) origins[v] = origins[v] ? `default (unset by ${origins[v]})` : 'default';
+    const raw = unset ? defaultFor(v, name) : merged[v];
     const problem = valueProblem(v, raw);
     if (problem) {
       const as = written[v] && written[v] !== v ? ` (${written[v]} in the inventory)` : '';
@@ -109,7 +124,7 @@ function resolveHost(name: string, c: Collected, file: string, env: NodeJS.Proce
     }
     vars[v] = coerce(v, raw);
   }
-  return { name, groups: c.groups, vars: vars as unknown as HostVars };
+  return { name, groups: c.groups, vars: vars as unknown as HostVars, origins };
 }
 
 /** A level's variables under converge's names (see ansible-names.ts), or the host's InputError. */

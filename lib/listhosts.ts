@@ -1,5 +1,5 @@
-// --list-hosts: the selected hosts and their effective variables, without
-// connecting anywhere. Pure; secrets are redacted by the caller's list too.
+// --list-hosts: the selected hosts and their effective variables, each with
+// where it came from, without connecting anywhere. Pure; secrets are redacted by the caller's list too.
 import type { HostConfig } from './inventory.js';
 import { redact } from './secrets.js';
 import { runsAsRoot } from './transport/root.js';
@@ -39,9 +39,12 @@ export function listHostsText(hosts: HostConfig[], ctx: ListHostsContext): strin
   const width = Math.max(...VAR_NAMES.map((n) => n.length));
   for (const h of hosts) {
     out.push('', `${h.name}  [${reach(h)}]${h.groups.length > 0 ? `  groups: ${h.groups.join(', ')}` : ''}`);
-    for (const n of VAR_NAMES) {
-      const value = h.vars[n];
-      out.push(`  ${n.padEnd(width)}  ${value === null ? '-' : String(value)}`);
+    const shown = VAR_NAMES.map((n) => [n, h.vars[n] === null ? '-' : String(h.vars[n])] as const);
+    // Where each value came from, in a column after the values (a long value pushes only its own).
+    const valueWidth = Math.min(40, Math.max(...shown.map(([, v]) => v.length)));
+    for (const [n, value] of shown) {
+      const origin = h.origins?.[n];
+      out.push(`  ${n.padEnd(width)}  ${origin ? `${value.padEnd(valueWidth)}  (${origin})` : value}`);
     }
     const pass = passphraseState(h, env);
     if (pass) out.push(`  ${'(passphrase)'.padEnd(width)}  ${pass}`);
@@ -61,6 +64,7 @@ export function listHostsJson(hosts: HostConfig[], ctx: ListHostsContext): strin
       groups: h.groups,
       reach: reach(h),
       vars: h.vars,
+      ...(h.origins ? { origins: h.origins } : {}),
       ...(h.vars.ssh_key_passphrase_env ? { passphrase_set: Boolean(env[h.vars.ssh_key_passphrase_env]) } : {}),
     })),
   };

@@ -62,6 +62,10 @@ test('--list-hosts shows each selected host once with its effective variables, a
     assert.is(text.code, 0, text.stderr);
     assert.match(text.stdout, /^1 host\(s\) selected from .* \(--limit fleet,!decoy-\*\); nothing was contacted$/m);
     assert.match(text.stdout, /^lab-proxy {2}\[ssh converge-lab@127\.0\.0\.1:2222, sudo -n\] {2}groups: fleet, also, lab$/m);
+    // Each value says which level it came from.
+    assert.match(text.stdout, /^ {2}ssh_port +2222 +\(group lab\)$/m);
+    assert.match(text.stdout, /^ {2}https_port +18443 +\(the host\)$/m);
+    assert.match(text.stdout, /^ {2}http_port +18080 +\(all\.vars\)$/m);
     assert.match(text.stdout, /bearer token: from IA_ENSO_OLLAMA_BEARER_TOKEN \(<redacted>\)/);
     assert.not.ok(text.stdout.includes(TOKEN));
     assert.is(watch.count(), 0, 'no connection to the listed host');
