@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument, YAMLError } from 'yaml';
 import { ANSIBLE_NAMES, canonicalNames, NameClash, type Spelled } from './ansible-names.js';
+import { closest } from './closest.js';
 import { InputError } from './errors.js';
 import { collectHosts, type Collected, type RawGroup, type RawVars } from './groups.js';
 import { coerce, defaultFor, HostVars, parseJump, valueProblem, VAR_NAMES, VarName } from './variables.js';
@@ -97,7 +98,8 @@ function resolveHost(name: string, c: Collected, file: string, env: NodeJS.Proce
   }
   const unknown = Object.keys(merged).filter((k) => !(VAR_NAMES as string[]).includes(k));
   if (unknown.length > 0) {
-    const guess = unknown.map((u) => `${u}${closest(u) ? ` (did you mean ${closest(u)}?)` : ''}`);
+    const names = [...VAR_NAMES, ...ANSIBLE_NAMES];
+    const guess = unknown.map((u) => `${u}${closest(u, names) ? ` (did you mean ${closest(u, names)}?)` : ''}`);
     const ansible = unknown.some((u) => u.startsWith('ansible_'));
     throw new InputError(`unknown variable(s) for host "${name}": ${guess.join(', ')}`, {
       host: name,
@@ -135,28 +137,4 @@ function canonical(layer: RawVars, host: string, file: string): Spelled {
     if (!(err instanceof NameClash)) throw err;
     throw new InputError(`host "${host}": ${err.message}`, { host, where: file, hint: 'the README lists the Ansible variables converge reads, and what it does with them' });
   }
-}
-
-function closest(word: string): string | null {
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const candidate of [...VAR_NAMES, ...ANSIBLE_NAMES]) {
-    const d = editDistance(word, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }

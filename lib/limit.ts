@@ -4,6 +4,7 @@
 // then each exclusion.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { closest } from './closest.js';
 import { InputError } from './errors.js';
 import type { HostConfig } from './inventory.js';
 
@@ -113,7 +114,12 @@ export function selectHosts(hosts: HostConfig[], pattern: string | undefined): H
   const terms = splitPattern(pattern).map((t) => parseTerm(t, pattern, groupNames, names));
   const unmatched = terms.filter((t) => !hosts.some((h) => selects(t, h, groupNames)));
   if (unmatched.length > 0) {
-    throw new InputError(`--limit "${pattern}": ${unmatched.map((t) => `"${t.text}"`).join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no host or group`, {
+    const known = [...names, ...groupNames];
+    const named = unmatched.map((t) => {
+      const near = /^~|[?*[]/.test(t.text) ? null : closest(t.text, known);
+      return `"${t.text}"${near ? ` (did you mean ${near}?)` : ''}`;
+    });
+    throw new InputError(`--limit "${pattern}": ${named.join(', ')} ${unmatched.length === 1 ? 'matches' : 'match'} no host or group`, {
       hint: `check the spelling (converge's --list-hosts shows what a pattern selects); hosts in this inventory: ${listed(hosts.map((h) => h.name))}${groupNames.size > 0 ? `; groups: ${listed([...groupNames])}` : ''}`,
     });
   }

@@ -135,7 +135,7 @@ test('a mistyped exclusion is an error before any connection, not a run on the h
   watch.close();
   assert.is(watch.count(), 0, 'no host was contacted');
   assert.is(run.code, 1);
-  assert.match(run.stderr, /--limit "all,!wacthed": "wacthed" matches no host or group/);
+  assert.match(run.stderr, /--limit "all,!wacthed": "wacthed" \(did you mean watched\?\) matches no host or group/);
 });
 
 // Every command in flight listens for Ctrl-C: more than 10 hosts at once must not make Node warn of a leak.

@@ -181,6 +181,21 @@ for (const [pattern, unmatched] of [
   });
 }
 
+test('a mistyped name gets the nearest host or group as a suggestion; a glob or regex gets none', () => {
+  const message = (pattern: string) => {
+    try {
+      selectHosts(HOSTS, pattern);
+    } catch (e) {
+      return (e as InputError).message;
+    }
+    return assert.unreachable('expected an error') as never;
+  };
+  assert.match(message('all,!proxy-ny'), /"proxy-ny" \(did you mean proxy-nyc\?\) matches no host or group/);
+  assert.match(message('pariss'), /"pariss" \(did you mean paris\?\)/);
+  assert.match(message('eu,&canary'), /"canary" matches no host or group/);
+  assert.match(message('proxy-x*'), /"proxy-x\*" matches no host or group/);
+});
+
 test('an invalid regex and an empty & or ! term are input errors that say why', () => {
   assert.throws(() => selectHosts(HOSTS, '~proxy-(nyc'), (e: unknown) => e instanceof InputError && /not a valid regular expression/.test(e.message));
   assert.throws(() => selectHosts(HOSTS, 'eu,!'), (e: unknown) => e instanceof InputError && /"!" names nothing/.test(e.message));
