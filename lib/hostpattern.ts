@@ -34,6 +34,9 @@ function portOf(text: string, key: string): number {
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
+/** The most hosts one range may stand for (nested ranges multiply: each is checked). */
+export const MAX_EXPANSION = 10_000;
+
 /** Ansible's expand_hostname_range: the first [begin:end(:step)], then any further ones in each result. */
 function expandRange(pattern: string): string[] {
   const m = /^([^[]*)\[([^\]]*)\](.*)$/s.exec(pattern);
@@ -55,13 +58,18 @@ function expandRange(pattern: string): string[] {
     // A leading zero sets the width, which the end must share: [01:20].
     const width = beg.length > 1 && beg.startsWith('0') ? beg.length : 0;
     if (width && end.length !== width) throw new HostPatternError(`host "${pattern}": [${range}] must give its begin and end the same width`);
+    const count = Math.floor((Number(end) - Number(beg)) / step) + 1;
+    // A slip of the keyboard ([1:100000]) would otherwise become that many hosts to wait for.
+    if (count > MAX_EXPANSION) throw new HostPatternError(`host "${pattern}": [${range}] stands for ${count} hosts, more than the ${MAX_EXPANSION} one key may`);
     items = [];
     for (let i = Number(beg); i <= Number(end); i += step) items.push(String(i).padStart(width, '0'));
   } else {
     throw new HostPatternError(`host "${pattern}": [${range}] is neither a range of numbers nor of letters`);
   }
-  return items.flatMap((item) => {
+  const names = items.flatMap((item) => {
     const name = `${head}${item}${tail}`;
     return name.includes('[') ? expandRange(name) : [name];
   });
+  if (names.length > MAX_EXPANSION) throw new HostPatternError(`host "${pattern}" stands for ${names.length} hosts, more than the ${MAX_EXPANSION} one key may`);
+  return names;
 }

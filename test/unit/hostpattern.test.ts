@@ -46,6 +46,7 @@ test('expandHostKey: ranges, steps, letters, nesting, ports', () => {
   assert.equal(expandHostKey('p-[a:e:2]').names, ['p-a', 'p-c', 'p-e']);
   assert.equal(expandHostKey('[1:2].[a:b].example.com').names, ['1.a.example.com', '1.b.example.com', '2.a.example.com', '2.b.example.com']);
   assert.equal(expandHostKey('p-[1:2]:2222'), { names: ['p-1', 'p-2'], port: 2222 });
+  assert.is(expandHostKey('p-[1:10000]').names.length, 10_000, 'the most one key may stand for');
   assert.equal(expandHostKey('10.0.0.5:22'), { names: ['10.0.0.5'], port: 22 });
   assert.equal(expandHostKey('fe80::1'), { names: ['fe80::1'], port: null });
   assert.equal(expandHostKey('[fe80::1]'), { names: ['fe80::1'], port: null });
@@ -61,6 +62,8 @@ test('a host key that is not a range or a port is refused, naming the key', () =
     ['p-[1:3:0]', /step .* must be a positive integer/],
     ['p-[a:5]', /neither a range of numbers nor of letters/],
     ['edge:70000', /70000 is not a port number/],
+    ['p-[1:100000]', /stands for 100000 hosts, more than the 10000 one key may/],
+    ['p-[1:200]-[1:100]', /stands for 20000 hosts, more than the 10000 one key may/],
   ] as [string, RegExp][]) {
     assert.throws(() => expandHostKey(key), (e: unknown) => e instanceof HostPatternError && why.test(e.message) && e.message.includes(key), key);
   }
