@@ -31,12 +31,12 @@ owner="$pid $(field "$pid" 22)"
 
 // $1 lock dir, $2 holder line. Prints "acquired <now>", "takeover <now> <old
 // holder>" or "held <holder>" (exit 3); <now> is the host's clock once the
-// lock is taken, or "-" (see hostClockOf). A new lock is built aside and renamed into place,
-// so it is never seen without its holder (a run that read an empty holder
-// would take it for stale). A stale lock is taken over by one contender at a
-// time, under $1.takeover, by renaming a new holder file over the old one: the
-// lock itself never disappears, so no other run can claim it in between and
-// miss that the previous run died.
+// lock is taken, or "-" (see hostClockOf). A new lock is built aside and
+// renamed into place, so it is never seen without its holder (a run that read
+// an empty holder would take it for stale). A stale lock is taken over by one
+// contender at a time, under $1.takeover, by renaming a new holder file over
+// the old one: the lock itself never disappears, so no other run can claim it
+// in between and miss that the previous run died.
 const ACQUIRE = `${OWNER}
 lock=$1 who=$2
 new="$lock.new.$$"
@@ -140,8 +140,10 @@ export interface Taken {
 export function hostClockOf(word: string): Date | null {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(word);
   if (!m) return null;
-  const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
-  return Number.isNaN(date.getTime()) ? null : date;
+  const iso = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`;
+  const date = new Date(iso);
+  // Date rolls an impossible day over (Feb 30 -> Mar 2): only a time that reads back the same is one.
+  return !Number.isNaN(date.getTime()) && date.toISOString() === iso ? date : null;
 }
 
 /** "acquired <now>" or "takeover <now> <old holder>", as ACQUIRE prints them. */
