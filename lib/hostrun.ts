@@ -128,6 +128,12 @@ export class HostRun {
     return [this.token, this.local?.value ?? '', ...deployed].filter(Boolean);
   }
 
+  /** The token the host has after the run (or would have, in check mode); null when it failed or never chose one. */
+  get finalToken(): string | null {
+    if (this.outcome.error || !this.token) return null;
+    return this.token;
+  }
+
   /** Whether its commands run as root without sudo (see Transport.asRoot); false before connecting. */
   get asRoot(): boolean {
     return this.remote?.transport.asRoot ?? false;

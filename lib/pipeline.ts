@@ -7,6 +7,7 @@ import { HostRun, type HostOutcome, type Mode, type RunOptions } from './hostrun
 import type { HostConfig } from './inventory.js';
 import type { Change } from './plan.js';
 import { redact } from './secrets.js';
+import { sharedTokenNotes } from './sharedtoken.js';
 import { decideStages, everyStage, type StageDecision, type StageName, type StageSelection } from './tags.js';
 
 export interface PipelineOptions extends RunOptions {
@@ -158,5 +159,8 @@ export async function runPipeline(hosts: HostConfig[], opts: PipelineOptions): P
     // Each host's failure is recorded in its outcome.
   }
   await Promise.all(runs.map((r) => closers.get(r)!()));
-  return { outcomes: runs.map((r) => r.finish()), secrets: [...new Set(runs.flatMap((r) => r.secrets))] };
+  const outcomes = runs.map((r) => r.finish());
+  const shared = sharedTokenNotes(runs.map((r) => ({ host: r.host.name, domain: r.vars.domain, token: r.finalToken })));
+  for (const o of outcomes) if (shared.has(o.host)) o.notes.push(shared.get(o.host)!);
+  return { outcomes, secrets: [...new Set(runs.flatMap((r) => r.secrets))] };
 }

@@ -180,6 +180,24 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   assert.ok(stageLines.includes('↓ [lab-proxy] verify [SKIPPED: not selected (--skip-tags verify)]'), plain);
 });
 
+test('hosts serving one domain given different tokens are each told, in a note that shows no token; one shared token, no note', async () => {
+  resetLab();
+  const dir = tempDir();
+  const tokens = { a: 'entry-a-token-0123456789abcdef0123456789abcdef', b: 'entry-b-token-0123456789abcdef0123456789abcdef' };
+  for (const [k, t] of Object.entries(tokens)) writeFileSync(join(dir, k), `${t}\n`, { mode: 0o600 });
+  const withFiles = (a: string, b: string) => writeInventory({ vars: labVars(), hosts: { 'entry-a': { bearer_token_file: join(dir, a) }, 'entry-b': { bearer_token_file: join(dir, b) } } });
+  const env = { ...ENV, IA_ENSO_OLLAMA_BEARER_TOKEN: undefined };
+  const apart = await converge(['-i', withFiles('a', 'b'), '--check', '--json'], env);
+  assert.is(apart.code, 2, apart.stdout + apart.stderr);
+  for (const h of report(apart).hosts) {
+    assert.ok(h.notes.includes('warning: the hosts serving gateway.converge.test (entry-a, entry-b) do not have one Bearer token after this run, so a client gets 401 from some of them: give them the same one with IA_ENSO_OLLAMA_BEARER_TOKEN or one bearer_token_file, and run again'), JSON.stringify(h.notes));
+  }
+  assert.not.ok(apart.stdout.includes(tokens.a) || apart.stdout.includes(tokens.b) || apart.stderr.includes(tokens.a), 'no token shown');
+  const shared = await converge(['-i', withFiles('a', 'a'), '--check', '--json'], env);
+  assert.is(shared.code, 2, shared.stdout + shared.stderr);
+  assert.not.ok(report(shared).hosts.some((h) => h.notes.some((n) => n.includes('one Bearer token'))), 'one token: no note');
+});
+
 test('several entries for one machine wait for its lock in turn (--lock-timeout), each host disconnecting when done', async () => {
   resetLab();
   const first = await converge([...INV, '--skip-tags', 'verify'], ENV);
