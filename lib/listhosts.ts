@@ -1,5 +1,6 @@
 // --list-hosts: the selected hosts and their effective variables, each with
-// where it came from, without connecting anywhere. Pure; secrets are redacted by the caller's list too.
+// where it came from, without connecting anywhere. Pure; secrets are redacted
+// by the caller's list too.
 import type { HostConfig } from './inventory.js';
 import { redact } from './secrets.js';
 import { runsAsRoot } from './transport/root.js';
