@@ -18,7 +18,7 @@ export function jsonReport(mode: Mode, outcomes: HostOutcome[], secrets: string[
   const doc = {
     mode,
     // What a dashboard or a CI step wants without walking the hosts.
-    summary: { hosts: outcomes.length, ...Object.fromEntries(statusCounts(mode, outcomes)), exit_code: exitCode(mode, outcomes) },
+    summary: { hosts: outcomes.length, ...Object.fromEntries(statusCounts(mode, outcomes)), exit_code: exitCode(mode, outcomes), ...retryField(outcomes) },
     hosts: outcomes.map((o) => ({
       host: o.host,
       status: o.status,
@@ -58,6 +58,12 @@ export function textRecap(mode: Mode, outcomes: HostOutcome[], secrets: string[]
   // Last, where a long fleet log ends: the counts and what the exit code says.
   out.push('', `${totals(mode, outcomes)}; exit ${exitCode(mode, outcomes)}`);
   return redact(out.join('\n'), secrets) + '\n';
+}
+
+/** `retry_limit` for a CI step (`--limit "$(jq -r .summary.retry_limit)"`), when there is one. */
+function retryField(outcomes: HostOutcome[]): { retry_limit?: string } {
+  const again = retryLimit(outcomes);
+  return again ? { retry_limit: again } : {};
 }
 
 /** The failed and unreachable hosts as a --limit, when some of several hosts failed; null otherwise. */

@@ -154,7 +154,7 @@ test('an unreachable host next to a healthy one: the healthy one converges, exit
   const r = report(run);
   assert.is(hostOf(r, 'lab-proxy').status, 'changed');
   assert.is(hostOf(r, 'lab-proxy').error, undefined);
-  assert.equal(r.summary, { hosts: 2, ok: 0, changed: 1, failed: 0, unreachable: 1, exit_code: 1 });
+  assert.equal(r.summary, { hosts: 2, ok: 0, changed: 1, failed: 0, unreachable: 1, exit_code: 1, retry_limit: 'decoy-all' });
   const dead = hostOf(r, 'decoy-all');
   assert.is(dead.status, 'unreachable');
   assert.match(dead.error!, /\[decoy-all\] converge-lab@127\.0\.0\.1:2299: connection refused/);

@@ -88,7 +88,7 @@ test('jsonReport: secrets redacted from diffs, errors and rollback errors; still
 
 test('jsonReport: the summary counts the statuses an apply run gives, and its exit code', () => {
   const doc = JSON.parse(jsonReport('apply', [outcome('a', 'ok'), outcome('b', 'changed'), outcome('c', 'unreachable'), outcome('d', 'changed')], []));
-  assert.equal(doc.summary, { hosts: 4, ok: 1, changed: 2, failed: 0, unreachable: 1, exit_code: 1 });
+  assert.equal(doc.summary, { hosts: 4, ok: 1, changed: 2, failed: 0, unreachable: 1, exit_code: 1, retry_limit: 'c' });
 });
 
 test('jsonReport: a plain Error and a thrown string are reported too', () => {
