@@ -44,8 +44,13 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
   const groups = new Map<string, Group>();
   // Each host's groups, own variables, and the port its key gave (`name:port`).
   const direct = new Map<string, { groups: Set<string>; own: RawVars; port: RawVars }>();
+  // The groups being visited: a YAML alias can make a group its own descendant (`x: *all`).
+  const path = new Set<RawGroup>();
   const visit = (raw: RawGroup, name: string) => {
     checkShape(raw, name, file);
+    if (path.has(raw)) {
+      throw new InputError(`group "${name}" contains itself through a YAML alias`, { where: file, hint: 'an alias (*name) may repeat a group elsewhere, not inside the group it names' });
+    }
     const g = groups.get(name) ?? { name, vars: {}, children: new Set<string>(), priority: 1, seen: groups.size };
     groups.set(name, g);
     // A group listed twice: its variables merge, the later listing winning (as Ansible).
@@ -65,11 +70,13 @@ export function collectHosts(all: RawGroup, file: string): Map<string, Collected
         Object.assign(h.own, own ?? {});
       }
     }
+    path.add(raw);
     for (const [child, sub] of Object.entries(raw.children ?? {})) {
       if (child === 'all') throw new InputError(`group "${name}" lists \`all\` as a child`, { where: file, hint: 'all is the root of the inventory: it holds every group' });
       g.children.add(child);
       visit(sub ?? {}, child);
     }
+    path.delete(raw);
   };
   visit(all, 'all');
   const depth = depths(groups, file);

@@ -109,6 +109,19 @@ test('a group that is its own ancestor is refused, naming the loop', () => {
   }
 });
 
+test('a YAML alias that puts a group inside itself is refused with what to do, not a stack overflow; an alias elsewhere is a group listed twice', () => {
+  const base = 'all:\n  vars: { domain: d.example.com, backend_ip: 10.0.0.1 }\n';
+  for (const [text, group] of [
+    ['all: &a\n  vars: { domain: d.example.com, backend_ip: 10.0.0.1 }\n  hosts: { h: }\n  children:\n    x: *a\n', 'x'],
+    [`${base}  children:\n    g: &g\n      hosts: { h: }\n      children:\n        sub: *g\n`, 'sub'],
+  ]) {
+    assert.throws(() => parseInventory(text, 'alias.yml'), (e: unknown) => e instanceof InputError && e.message === `group "${group}" contains itself through a YAML alias` && e.where === 'alias.yml', group);
+  }
+  const reused = parseInventory(`${base}  children:\n    eu: &eu\n      vars: { http_port: 8080 }\n      hosts: { h: }\n    other:\n      children:\n        eu: *eu\n`, 'alias.yml');
+  assert.equal(reused[0].groups, ['other', 'eu'], 'eu is inside other: outermost first');
+  assert.is(reused[0].vars.http_port, 8080);
+});
+
 test('ansible_group_priority must be an integer', () => {
   const text = 'all:\n  vars: { domain: d.example.com, backend_ip: 10.0.0.1 }\n  children:\n    g:\n      vars: { ansible_group_priority: high }\n      hosts: { h: }\n';
   assert.throws(() => parseInventory(text, 'inv.yml'), (e: unknown) => e instanceof InputError && /ansible_group_priority of group "g" must be an integer, got "high"/.test(e.message));
