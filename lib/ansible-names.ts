@@ -3,6 +3,7 @@
 // is the same variable under another name: a nearer level wins whichever name
 // either level uses, and one level that sets both names is refused (which
 // would win is a guess).
+import { jumpFromSshArgs, SshArgsError } from './ansible-sshargs.js';
 import type { VarName } from './variables.js';
 
 const ALIASES: Record<string, VarName> = {
@@ -30,7 +31,10 @@ const IGNORED = ['ansible_python_interpreter', 'ansible_become', 'ansible_become
 /** Passwords: converge logs in with a key or the agent, and needs passwordless sudo. */
 const PASSWORDS = ['ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password', 'ansible_become_password', 'ansible_become_pass', 'ansible_sudo_pass'];
 
-export const ANSIBLE_NAMES = [...Object.keys(ALIASES), ...IGNORED];
+/** ssh options on Ansible's command line: their ProxyJump is ssh_jump (see ansible-sshargs.ts). */
+const SSH_ARGS = ['ansible_ssh_common_args', 'ansible_ssh_extra_args'];
+
+export const ANSIBLE_NAMES = [...Object.keys(ALIASES), ...SSH_ARGS, ...IGNORED];
 
 export class NameClash extends Error {}
 
@@ -53,13 +57,21 @@ export function canonicalNames(raw: Record<string, unknown>): Spelled {
     if (PASSWORDS.includes(name)) {
       throw new NameClash(`${name}: converge never uses a password, for SSH or for sudo: log in with a key (ssh_key) or ssh-agent, give the user passwordless sudo, and take the password out of the inventory`);
     }
+    if (SSH_ARGS.includes(name)) {
+      const jump = jumpOf(name, value);
+      if (jump === undefined) continue;
+      if ('ssh_jump' in vars) throw new NameClash(`${name} and ${written.ssh_jump ?? 'ssh_jump'} both give the bastion: keep one`);
+      vars.ssh_jump = jump;
+      written.ssh_jump = name;
+      continue;
+    }
     if (IGNORED.includes(name)) {
       checkIgnored(name, value);
       continue;
     }
     const canonical = ALIASES[name];
     if (!canonical) {
-      if (name in vars) throw new NameClash(`${name} and ${written[name as VarName]} are the same variable: keep one`);
+      if (name in vars) throw new NameClash(`${name} and ${written[name as VarName]} ${name === 'ssh_jump' ? 'both give the bastion' : 'are the same variable'}: keep one`);
       vars[name] = value;
       continue;
     }
@@ -68,6 +80,15 @@ export function canonicalNames(raw: Record<string, unknown>): Spelled {
     written[canonical] = name;
   }
   return { vars, written };
+}
+
+function jumpOf(name: string, value: unknown): string | null | undefined {
+  try {
+    return jumpFromSshArgs(name, value);
+  } catch (err) {
+    if (err instanceof SshArgsError) throw new NameClash(`${err.message}; write the bastion as ssh_jump, and other ssh settings with converge's ssh_* variables`);
+    throw err;
+  }
 }
 
 function connectionOf(value: unknown): unknown {

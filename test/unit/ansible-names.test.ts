@@ -71,8 +71,8 @@ test('an Ansible password variable is refused, saying converge uses keys and pas
 });
 
 test('an Ansible variable converge does not read: named, with the ones it reads; a typo gets a suggestion', () => {
-  const err = refused('', '      ansible_ssh_common_args: -o ProxyJump=bastion\n');
-  assert.match(err.message, /unknown variable\(s\) for host "p1": ansible_ssh_common_args/);
+  const err = refused('', '      ansible_ssh_pipelining: true\n');
+  assert.match(err.message, /unknown variable\(s\) for host "p1": ansible_ssh_pipelining/);
   assert.match(err.hint ?? '', /ansible_host, ansible_ssh_host, ansible_port/);
   assert.match(refused('', '      ansible_hots: 10.0.0.5\n').message, /ansible_hots \(did you mean ansible_host\?\)/);
 });
