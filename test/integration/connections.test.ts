@@ -78,6 +78,16 @@ test('DEPLOY_SSH_PROXY_HOST / _USER route the inventory host through the bastion
   assert.is(logins(bastion.since()), 1);
 });
 
+test("an Ansible inventory's bastion (ansible_ssh_common_args: -o ProxyJump=...) routes the host through the lab's bastion", async () => {
+  const bastion = mark(BASTION_LOG);
+  const run = await converge(['-i', labHost({ ansible_ssh_common_args: `-o ProxyJump=${BASTION}` }), ...FAST], ENV);
+  assert.is(run.code, 0, run.stdout + run.stderr);
+  assert.is(hostOf(report(run), 'lab-proxy').status, 'ok');
+  const b = bastion.since();
+  assert.is(logins(b), 1, 'one login on the bastion');
+  assert.ok(b.some((l) => /direct_tcpip: originator .* target 127\.0\.0\.1 port 2222/.test(l)), b.join('\n'));
+});
+
 test('hosts behind one bastion share one connection to it: one login, a tunnel per host', async () => {
   // entry-d would open another connection to the bastion (its ssh_timeout differs): it does not share.
   const hosts = { 'entry-a': null, 'entry-b': null, 'entry-c': null, 'entry-d': { ssh_timeout: 14 } };
