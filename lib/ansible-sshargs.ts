@@ -27,6 +27,7 @@ export function jumpFromSshArgs(variable: string, value: unknown): string | null
     }
     // ssh itself refuses some orders of two (-o ProxyJump=a -J b) and ignores the second in others.
     if (jump !== undefined) throw new SshArgsError(`${variable} gives more than one ProxyJump: keep one`);
+    if (m[2] === '') throw new SshArgsError(`${variable}: a ProxyJump without a host`);
     if (m[2].includes(',')) throw new SshArgsError(`${variable}: ProxyJump ${m[2]} is a chain of bastions; converge goes through one`);
     jump = m[2].toLowerCase() === 'none' ? null : m[2];
   }

@@ -39,6 +39,8 @@ test('options converge would not honour are refused, naming them; so are two jum
     ['-o ProxyJump=a@b,c@d', /a chain of bastions; converge goes through one/],
     ['-J a@b -o ProxyJump=c@d', /more than one ProxyJump/],
     ['-o "ProxyJump=a', /a " is never closed/],
+    ['-J', /a ProxyJump without a host/],
+    ['-o', /`-o` is not one/],
   ] as [string, RegExp][]) {
     assert.throws(() => jumpFromSshArgs('ansible_ssh_common_args', args), (e: unknown) => e instanceof SshArgsError && why.test(e.message), args);
   }
