@@ -46,6 +46,16 @@ export function runStamp(date = new Date(), pid = process.pid): string {
   return `${date.toISOString().replace(/[-:]/g, '')}-${pid}`;
 }
 
+/**
+ * The time a stamp of runStamp's form starts with (a run's name, or the
+ * host's `date` when it takes the lock), as ISO 8601: with milliseconds when
+ * the stamp has them (older run names do not). Null when it starts with none.
+ */
+export function stampTime(stamp: string): string | null {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3})?Z/.exec(stamp);
+  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${m[7] ?? ''}Z` : null;
+}
+
 // $1 path, $2 temp, $3 backup ('' = none), $4 kind, $5 mode, $6 owner:group, $7 link target,
 // $8 the content's length in bytes, $9 the run's backup directory; content on stdin.
 const WRITE = `

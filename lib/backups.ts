@@ -2,7 +2,7 @@
 // manifest of every path the run touched, so `tasks/rollback.mjs` can put a
 // host back to any kept run. Old runs are pruned to backup_keep.
 import { posix } from 'node:path';
-import { JOURNAL, type Journal } from './apply.js';
+import { JOURNAL, stampTime, type Journal } from './apply.js';
 import type { Before } from './nginx.js';
 import { privilegedOk, type Remote } from './remote.js';
 import { EXIT_ON_SIGNALS } from './shell.js';
@@ -107,7 +107,7 @@ export function manifestFromJournal(backupDir: string, run: string, journal: str
     run,
     host: '',
     command: 'a run that did not finish (killed, interrupted or disconnected)',
-    started: run.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3})?Z-.*$/, '$1-$2-$3T$4:$5:$6$7Z'),
+    started: stampTime(run) ?? run,
     state: 'interrupted',
     entries,
   };

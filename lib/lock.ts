@@ -3,6 +3,7 @@
 // the run: when that is gone, the lock is stale and the next run takes it
 // over, and says so.
 import { hostname, userInfo } from 'node:os';
+import { stampTime } from './apply.js';
 import { ConvergeError } from './errors.js';
 import { PRUNE_RUNS } from './backups.js';
 import { privilegedOk, privilegedRun, type Remote } from './remote.js';
@@ -138,9 +139,9 @@ export interface Taken {
  * its lock, so its one clock orders them whatever the operators' clocks say.
  */
 export function hostClockOf(word: string): Date | null {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z$/.exec(word);
-  if (!m) return null;
-  const iso = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`;
+  // The whole word, to the millisecond, as the lock's `date` prints it.
+  const iso = /^\d{8}T\d{6}\.\d{3}Z$/.test(word) ? stampTime(word) : null;
+  if (!iso) return null;
   const date = new Date(iso);
   // Date rolls an impossible day over (Feb 30 -> Mar 2): only a time that reads back the same is one.
   return !Number.isNaN(date.getTime()) && date.toISOString() === iso ? date : null;

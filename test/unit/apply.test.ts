@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { posix } from 'node:path';
-import { runStamp, tempPathFor } from '../../lib/apply.js';
+import { runStamp, stampTime, tempPathFor } from '../../lib/apply.js';
 import { RUN_DIR } from '../../lib/backups.js';
 
 const paths = [
@@ -38,6 +38,15 @@ test('runStamp: compact UTC timestamp to the millisecond, and the pid', () => {
   assert.is(runStamp(new Date('2030-12-31T23:59:59.000Z'), 42), '20301231T235959.000Z-42');
   assert.match(runStamp(), /^\d{8}T\d{6}\.\d{3}Z-\d+$/);
   assert.match(runStamp(), new RegExp(RUN_DIR));
+});
+
+test('stampTime reads back what runStamp writes, with or without milliseconds (older run names)', () => {
+  const d = new Date('2024-01-02T03:04:05.678Z');
+  assert.is(stampTime(runStamp(d)), d.toISOString());
+  assert.is(stampTime('20261126T150309Z-1234'), '2026-11-26T15:03:09Z');
+  assert.is(stampTime('20261126T150309.123Z'), '2026-11-26T15:03:09.123Z');
+  assert.is(stampTime('not-a-run'), null);
+  assert.is(stampTime('2026-11-26T15:03:09Z'), null);
 });
 
 test('runStamp: sorts in time order and is a single path segment', () => {
