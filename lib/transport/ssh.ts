@@ -57,7 +57,8 @@ interface AuthPlan {
   warnings: string[];
 }
 
-type Loaded = { key: Buffer; parsed: ReturnType<typeof utils.parseKey> };
+/** A key file read and decoded, and the warning its mode calls for (see filemode.ts). */
+type Loaded = { key: Buffer; parsed: ReturnType<typeof utils.parseKey>; loose: string | undefined };
 const loadedKeys = new Map<string, Loaded>();
 
 /** A key file is read and decoded once per run, however many hosts use it. */
@@ -68,7 +69,11 @@ function loadKey(keyFile: string, passphrase: string | undefined): Loaded {
     const key = readFileSync(keyFile);
     const parsed = utils.parseKey(key, passphrase);
     // One key signs with a KeyObject decoded once; a file of several goes to ssh2 as it is.
-    loaded = { key, parsed: parsed instanceof Error || Array.isArray(parsed) ? parsed : decodedOnce(parsed) };
+    loaded = {
+      key,
+      parsed: parsed instanceof Error || Array.isArray(parsed) ? parsed : decodedOnce(parsed),
+      loose: looseModeWarning(keyFile, 'ssh_key', " (OpenSSH's ssh refuses such a key)"),
+    };
     loadedKeys.set(id, loaded);
   }
   return loaded;
@@ -129,8 +134,7 @@ export function authPlan(vars: HostVars, host: string, env: NodeJS.ProcessEnv = 
     } else {
       const key = Array.isArray(parsed) ? loaded.key : (parsed as ParsedKey);
       methods.push({ label: `key ${keyFile}`, make: (username) => ({ type: 'publickey', username, key, passphrase }) });
-      const loose = looseModeWarning(keyFile, 'ssh_key', " (OpenSSH's ssh refuses such a key)");
-      if (loose) warnings.push(loose);
+      if (loaded.loose) warnings.push(loaded.loose);
     }
   }
   if (agent) {
